@@ -1,0 +1,58 @@
+"""`--layer` selectors: `0..23` (inclusive range), `3,10,22`, `model.10.attn`, or a comma-separated mix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from yolo10port.errors import InputError
+
+TOP_LEVEL_LAYERS = 24  # model.0 … model.23
+
+
+def top_level_index(key: str) -> int | None:
+    """`model.10.attn.qkv` → 10, `model.9.m#2` → 9, `model.23/0` → 23; `detections` belongs to the head (23)."""
+    if key == "detections":
+        return TOP_LEVEL_LAYERS - 1
+    match = re.match(r"model\.(\d+)(?=$|[./#])", key)
+    return int(match.group(1)) if match else None
+
+
+def _check_index(text: str, spec: str) -> int:
+    index = int(text)
+    if not 0 <= index < TOP_LEVEL_LAYERS:
+        raise InputError("--layer", f"layer {index} in {spec!r} is out of range 0..{TOP_LEVEL_LAYERS - 1}")
+    return index
+
+
+def parse_layers(spec: str | None) -> Callable[[str], bool]:
+    """A predicate on dump keys; None or empty selects everything (the input tensor is never compared)."""
+    if not spec:
+        return lambda key: key != "input"
+    indices: set[int] = set()
+    paths: list[str] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if re.fullmatch(r"\d+", part):
+            indices.add(_check_index(part, spec))
+        elif re.fullmatch(r"\d+\.\.\d+", part):
+            start, end = (_check_index(x, spec) for x in part.split(".."))
+            if start > end:
+                raise InputError("--layer", f"range {part!r} is empty (start > end)")
+            indices.update(range(start, end + 1))
+        elif re.fullmatch(r"model(\.\w+)+", part) or part == "detections":
+            if part != "detections":
+                _check_index(part.split(".")[1], spec) if part.split(".")[1].isdigit() else None
+            paths.append(part)
+        else:
+            raise InputError(
+                "--layer", f"cannot parse {part!r}; use 0..23, 3,10,22 or a module path like model.10.attn"
+            )
+
+    def selected(key: str) -> bool:
+        if key == "input":
+            return False
+        if top_level_index(key) in indices:
+            return True
+        return any(key == p or key.startswith((f"{p}.", f"{p}/", f"{p}#")) for p in paths)
+
+    return selected

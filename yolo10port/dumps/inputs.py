@@ -1,0 +1,108 @@
+"""Input specs: `ones` (default), `zeros`, `random:SEED`, or an image letterboxed as ultralytics' predictor does."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yolo10port.errors import InputError
+
+PAD_VALUE = 114  # ultralytics' letterbox grey
+STRIDE = 32
+
+
+@dataclass
+class ModelInput:
+    tensor: torch.Tensor  # (B, 3, H, W), RGB in [0, 1]
+    spec: str  # canonical description, stored in dump metadata: e.g. "ones:1x3x640x640"
+    letterbox: dict | None = None  # for images: ratio and padding, to map boxes back to the original
+
+
+def check_imgsz(imgsz: int) -> None:
+    if imgsz <= 0 or imgsz % STRIDE:
+        raise InputError("--imgsz", f"{imgsz} is not a positive multiple of {STRIDE}")
+
+
+def check_batch(batch: int) -> None:
+    if batch < 1:
+        raise InputError("--batch", f"{batch} is not a positive batch size")
+
+
+def letterbox_params(shape: tuple[int, int], imgsz: int, auto: bool) -> dict:
+    """Resize ratio and padding exactly as ultralytics' LetterBox computes them (centred, scale-up allowed)."""
+    h, w = shape
+    ratio = min(imgsz / h, imgsz / w)
+    new_w, new_h = max(round(w * ratio), 1), max(round(h * ratio), 1)
+    pad_w, pad_h = imgsz - new_w, imgsz - new_h
+    if auto:  # the predictor's "minimum rectangle": pad only up to the next multiple of the stride
+        pad_w, pad_h = np.mod(pad_w, STRIDE), np.mod(pad_h, STRIDE)
+    pad_w, pad_h = pad_w / 2, pad_h / 2
+    return {
+        "ratio": ratio,
+        "new_size": (new_w, new_h),
+        "top": round(pad_h - 0.1),
+        "bottom": round(pad_h + 0.1),
+        "left": round(pad_w - 0.1),
+        "right": round(pad_w + 0.1),
+    }
+
+
+def letterbox(image_bgr: np.ndarray, imgsz: int, auto: bool = True) -> tuple[np.ndarray, dict]:
+    import cv2
+
+    params = letterbox_params(image_bgr.shape[:2], imgsz, auto)
+    if (image_bgr.shape[1], image_bgr.shape[0]) != params["new_size"]:
+        image_bgr = cv2.resize(image_bgr, params["new_size"], interpolation=cv2.INTER_LINEAR)
+    padded = cv2.copyMakeBorder(
+        image_bgr,
+        params["top"],
+        params["bottom"],
+        params["left"],
+        params["right"],
+        cv2.BORDER_CONSTANT,
+        value=(PAD_VALUE,) * 3,
+    )
+    return padded, params
+
+
+def image_tensor(path: Path, imgsz: int, batch: int) -> tuple[torch.Tensor, dict]:
+    import cv2
+
+    image = cv2.imread(str(path))
+    if image is None:
+        raise InputError(path, "cannot be read as an image")
+    padded, params = letterbox(image, imgsz)
+    chw = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1).flip(0)  # HWC BGR → CHW RGB
+    tensor = chw.float().div(255).unsqueeze(0).repeat(batch, 1, 1, 1)
+    params["orig_shape"] = image.shape[:2]
+    return tensor, params
+
+
+def make_input(spec: str = "ones", imgsz: int = 640, batch: int = 1, dtype: torch.dtype = torch.float32) -> ModelInput:
+    check_imgsz(imgsz)
+    check_batch(batch)
+    shape = (batch, 3, imgsz, imgsz)
+    dims = "x".join(map(str, shape))
+    if spec == "ones":
+        return ModelInput(torch.ones(shape, dtype=dtype), f"ones:{dims}")
+    if spec == "zeros":
+        return ModelInput(torch.zeros(shape, dtype=dtype), f"zeros:{dims}")
+    if spec.startswith("random:"):
+        seed = spec.split(":", 1)[1]
+        if not seed.isdigit():
+            raise InputError("--input", f"random seed {seed!r} is not a non-negative integer")
+        generator = torch.Generator().manual_seed(int(seed))
+        return ModelInput(torch.rand(shape, generator=generator).to(dtype), f"random:{seed}:{dims}")
+    path = Path(spec)
+    if not path.exists():
+        raise InputError("--input", f"{spec!r} is neither ones, zeros, random:SEED nor an existing image file")
+    if path.is_dir():
+        raise InputError(path, "is a directory, not an image")
+    tensor, params = image_tensor(path, imgsz, batch)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    dims = "x".join(map(str, tensor.shape))
+    return ModelInput(tensor.to(dtype), f"image:{path.name}:{digest}:{dims}", params)

@@ -1,0 +1,75 @@
+"""Streaming safetensors writer: tensors go to disk as they are produced, memory holds only their offsets.
+
+The tensor bytes are appended to a scratch file beside the output; `close()` writes the safetensors header
+(which must come first and needs every offset), then copies the bytes after it, then renames into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import torch
+
+from yolo10port.atomic import atomic_path
+
+SAFETENSORS_DTYPES = {
+    torch.float64: "F64",
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.int64: "I64",
+    torch.int32: "I32",
+    torch.int16: "I16",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+
+
+class StreamingSafetensorsWriter:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}.data.partial")
+        self._data = open(self._scratch, "wb")  # noqa: SIM115 - closed in close() or abort()
+        self._entries: dict[str, dict] = {}
+        self.order: list[str] = []
+        self._offset = 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def add(self, key: str, tensor: torch.Tensor) -> None:
+        if key in self._entries:
+            raise ValueError(f"duplicate tensor key {key}")
+        tensor = tensor.detach().to("cpu").contiguous()
+        raw = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+        self._data.write(raw)
+        self._entries[key] = {
+            "dtype": SAFETENSORS_DTYPES[tensor.dtype],
+            "shape": list(tensor.shape),
+            "data_offsets": [self._offset, self._offset + len(raw)],
+        }
+        self._offset += len(raw)
+        self.order.append(key)
+
+    def close(self, metadata: dict[str, str]) -> Path:
+        self._data.close()
+        try:
+            header = {"__metadata__": dict(metadata), **self._entries}
+            encoded = json.dumps(header, separators=(",", ":")).encode()
+            encoded += b" " * (-len(encoded) % 8)  # keep the tensor data 8-byte aligned
+            with atomic_path(self.path) as tmp, open(tmp, "wb") as out, open(self._scratch, "rb") as data:
+                out.write(struct.pack("<Q", len(encoded)))
+                out.write(encoded)
+                shutil.copyfileobj(data, out, 1 << 22)
+        finally:
+            self._scratch.unlink(missing_ok=True)
+        return self.path
+
+    def abort(self) -> None:
+        self._data.close()
+        self._scratch.unlink(missing_ok=True)

@@ -1,0 +1,69 @@
+"""Load ultralytics-named tensors into the clean model with strict accounting.
+
+Every tensor in the file is either consumed or deliberately ignored (the one-to-many head, BatchNorm's
+`num_batches_tracked`); anything missing, unexpected or wrongly shaped is an error naming the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from yolo10port.model.yolov10 import YOLOv10
+
+IGNORED_PREFIXES = ("model.23.cv2.", "model.23.cv3.")  # the one-to-many head: training only
+IGNORED_SUFFIXES = (".num_batches_tracked",)
+
+
+class LoadError(ValueError):
+    """The tensors do not fit the model: a missing, unexpected or wrongly shaped key."""
+
+
+@dataclass
+class LoadReport:
+    consumed: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def is_ignored(key: str) -> bool:
+    return key.startswith(IGNORED_PREFIXES) or key.endswith(IGNORED_SUFFIXES)
+
+
+def load_state_dict(model: YOLOv10, state_dict: Mapping[str, torch.Tensor]) -> LoadReport:
+    """Copy the tensors into `model` (fusing it first if the tensors are fused); strict about every key."""
+    if not any(".bn." in key for key in state_dict) and not model.is_fused:
+        model.fuse()  # fused weights: give the model the fused structure, then overwrite its values
+    expected = {k: v for k, v in model.state_dict().items() if not is_ignored(k)}
+    report = LoadReport()
+    problems = []
+    for key, tensor in state_dict.items():
+        if is_ignored(key):
+            report.ignored.append(key)
+        elif key not in expected:
+            problems.append(f"unexpected key {key} {tuple(tensor.shape)}")
+        elif expected[key].shape != tensor.shape:
+            problems.append(f"{key}: expected shape {tuple(expected[key].shape)}, found {tuple(tensor.shape)}")
+        else:
+            report.consumed.append(key)
+    missing = [k for k in expected if k not in state_dict]
+    problems += [f"missing key {k} {tuple(expected[k].shape)}" for k in missing]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise LoadError(f"weights do not fit YOLOv10-{model.scale_name} nc={model.nc}: {problems[0]}{more}")
+    with torch.no_grad():
+        for key in report.consumed:
+            expected[key].copy_(state_dict[key])
+    return report
+
+
+def load_file(path: str | Path, scale: str | None = None, nc: int | None = None) -> YOLOv10:
+    from yolo10port.weights.reader import read_weights
+
+    weights = read_weights(path)
+    model = YOLOv10(scale or weights.scale, nc if nc is not None else weights.nc)
+    model.load_report = load_state_dict(model, weights.state_dict)
+    model.names = weights.names
+    return model.eval()

@@ -1,0 +1,108 @@
+"""`yolo10port fixture`: a test checkpoint for any scale, built offline from ultralytics' bundled yaml.
+
+Random weights alone give useless BatchNorm statistics (activations explode, scores saturate), so the
+statistics are calibrated on representative inputs: all-ones, uniform noise and the two photos ultralytics
+ships. The checkpoint is then saved the way ultralytics saves released ones (strip_optimizer: fp16 model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from yolo10port.atomic import atomic_path
+from yolo10port.dumps.inputs import letterbox
+from yolo10port.reference.network import build_network, fuse_network
+
+CALIBRATION_IMGSZ = 640
+
+
+def bundled_images() -> list[Path]:
+    import ultralytics
+
+    assets = Path(ultralytics.__file__).parent / "assets"
+    return [assets / "bus.jpg", assets / "zidane.jpg"]
+
+
+def calibration_batch(seed: int, imgsz: int = CALIBRATION_IMGSZ) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    shape = (1, 3, imgsz, imgsz)
+    images = [torch.ones(shape), torch.rand(shape, generator=generator)]
+    images += [square_image(path, imgsz) for path in bundled_images()]
+    return torch.cat(images)
+
+
+def square_image(path: Path, imgsz: int) -> torch.Tensor:
+    import cv2
+    import numpy as np
+
+    padded, _ = letterbox(cv2.imread(str(path)), imgsz, auto=False)
+    return torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1).flip(0).float().div(255)[None]
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: nn.Module, batch: torch.Tensor) -> None:
+    """Set every BatchNorm's running statistics to the exact statistics of its input on `batch`."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average: one batch → its exact statistics
+    model.train()
+    model(batch)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    model.eval()
+
+
+CLASS_LOGIT_MEAN, CLASS_LOGIT_STD = -4.0, 1.5  # scores spread over ~1e-4 … 0.5: no saturation, no ties
+
+
+@torch.no_grad()
+def calibrate_class_logits(model: nn.Module, batch: torch.Tensor) -> None:
+    """Rescale each level's final class conv (both heads) so its logits have a set mean and spread on `batch`.
+
+    ultralytics initialises these biases to a tiny-prior constant (scores ≈ 2e-4 everywhere), which makes every
+    score a near-tie and top-k a lottery; a spread of logits gives top-k a meaningful order.
+    """
+    head = model.model[-1]
+    finals = [branch[-1] for branches in (head.cv3, head.one2one_cv3) if branches is not None for branch in branches]
+    stats: dict[int, tuple[float, float]] = {}
+    handles = [
+        conv.register_forward_hook(lambda m, _i, out: stats.__setitem__(id(m), (out.mean().item(), out.std().item())))
+        for conv in finals
+    ]
+    model.eval()
+    model(batch)
+    for handle in handles:
+        handle.remove()
+    for conv in finals:
+        mean, std = stats[id(conv)]
+        gain = CLASS_LOGIT_STD / max(std, 1e-6)
+        conv.weight.mul_(gain)
+        conv.bias.copy_((conv.bias - mean) * gain + CLASS_LOGIT_MEAN)
+
+
+def build_fixture(scale: str, out: str | Path, nc: int = 80, seed: int = 0, fused: bool = False) -> Path:
+    from ultralytics.utils.torch_utils import strip_optimizer
+
+    out = Path(out)
+    torch.manual_seed(seed)
+    model = build_network(scale, nc)
+    batch = calibration_batch(seed)
+    calibrate_batchnorm(model, batch)
+    calibrate_class_logits(model, batch)
+    if fused:
+        fuse_network(model)
+    model.names = {i: f"class{i}" for i in range(nc)}
+    train_args = {"model": f"yolov10{scale}.yaml", "data": "yolo10port-fixture", "seed": seed, "epochs": 0}
+    trained = out.with_name(f".{out.name}.trained.partial")
+    try:
+        torch.save({"epoch": 0, "model": model, "ema": None, "train_args": train_args}, trained)
+        with atomic_path(out) as released:
+            strip_optimizer(trained, str(released))  # exactly ultralytics' release step: fp16, no optimizer
+    finally:
+        trained.unlink(missing_ok=True)
+    return out

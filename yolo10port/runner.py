@@ -1,0 +1,69 @@
+"""`yolo10port run`: the clean model's dump, with the same hooks, keys and format as the reference dump."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from yolo10port import __version__
+from yolo10port.dumps.capture import Recorder, hooked
+from yolo10port.dumps.inputs import make_input
+from yolo10port.dumps.run import stream_dump
+from yolo10port.errors import InputError
+from yolo10port.model import LoadError, YOLOv10, postprocess
+from yolo10port.reference.dump import DTYPES, HEAD
+from yolo10port.weights.reader import read_weights
+
+
+def load_clean_model(
+    weights_path: str | Path, fuse: bool = False, scale: str | None = None, nc: int | None = None
+) -> tuple[YOLOv10, object]:
+    from yolo10port.model.loading import load_state_dict
+
+    weights = read_weights(weights_path)
+    model = YOLOv10(scale or weights.scale, weights.nc if nc is None else nc)
+    try:
+        model.load_report = load_state_dict(model, weights.state_dict)
+    except LoadError as error:
+        raise InputError(weights_path, str(error)) from None
+    model.names = weights.names
+    if fuse:
+        model.fuse()
+    return model.eval(), weights
+
+
+def dump_clean(
+    weights_path: str | Path,
+    out: str | Path,
+    input_spec: str = "ones",
+    imgsz: int = 640,
+    batch: int = 1,
+    depth: int | None = 1,
+    dtype: str = "float32",
+    fuse: bool = False,
+    scale: str | None = None,
+    nc: int | None = None,
+    max_det: int = 300,
+) -> Path:
+    torch_dtype = DTYPES[dtype]
+    model_input = make_input(input_spec, imgsz, batch, torch_dtype)
+    model, weights = load_clean_model(weights_path, fuse=fuse, scale=scale, nc=nc)
+    model = model.to(torch_dtype)
+
+    def forward(recorder: Recorder) -> None:
+        with hooked(model, recorder, depth), torch.inference_mode():
+            decoded = model.decoded(model_input.tensor)
+            recorder.record("detections", postprocess(decoded, max_det), "postprocess")
+
+    metadata = {
+        "producer": f"yolo10port.model {__version__}",
+        "tool": f"yolo10port {__version__}",
+        "weights_sha256": weights.source_sha256,
+        "head": HEAD,
+        "scale": model.scale_name,
+        "nc": str(model.nc),
+        "fused": str(model.is_fused).lower(),
+        "depth": "all" if depth is None else str(depth),
+    }
+    return stream_dump(out, model_input, forward, metadata)

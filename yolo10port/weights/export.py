@@ -1,0 +1,98 @@
+"""`yolo10port export`: weights to safetensors under ultralytics' key names, plus the two files porters align with.
+
+Beside OUT.safetensors: OUT.manifest.json (key → shape, dtype, sha256 of the tensor's bytes) and OUT.modules.txt
+(the module tree). All three are written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from yolo10port import __version__
+from yolo10port.atomic import atomic_path, check_output_path, write_text_atomic
+from yolo10port.errors import InputError
+from yolo10port.weights.reader import WEIGHTS_FORMAT, Weights, read_weights
+
+EXPORT_DTYPES = {"keep": None, "float32": torch.float32, "float16": torch.float16}
+
+
+@dataclass
+class ExportResult:
+    weights: Weights
+    out: Path
+    manifest: Path
+    modules: Path
+    tensors: int
+    nonfinite: list[str]
+
+
+def tensor_sha256(tensor: torch.Tensor) -> str:
+    return hashlib.sha256(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
+def sidecar_paths(out: Path) -> tuple[Path, Path]:
+    stem = out.with_suffix("") if out.suffix == ".safetensors" else out
+    return stem.with_name(stem.name + ".manifest.json"), stem.with_name(stem.name + ".modules.txt")
+
+
+def export_weights(model_path: str | Path, out: str | Path | None = None, dtype: str = "keep") -> ExportResult:
+    if dtype not in EXPORT_DTYPES:
+        raise InputError("--dtype", f"{dtype!r} is not one of {', '.join(EXPORT_DTYPES)}")
+    model_path = Path(model_path)
+    out = Path(out) if out else model_path.with_suffix(".safetensors")
+    check_output_path(out, model_path)
+    weights = read_weights(model_path)
+    target = EXPORT_DTYPES[dtype]
+    tensors = {
+        k: (v.to(target) if target is not None and v.is_floating_point() else v).contiguous()
+        for k, v in weights.state_dict.items()
+    }
+    nonfinite = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    metadata = {
+        "format": WEIGHTS_FORMAT,
+        "scale": weights.scale,
+        "nc": str(weights.nc),
+        "names": json.dumps({str(k): v for k, v in weights.names.items()}),
+        "stride": json.dumps(weights.stride),
+        "fused": str(weights.fused).lower(),
+        "source": model_path.name,
+        "source_sha256": weights.source_sha256,
+        "saved_by": weights.saved_by,
+        "saved_on": weights.saved_on or "",
+        "model_class": weights.model_class,
+        "producer": f"yolo10port {__version__}",
+        "module_types": json.dumps(weights.module_types),
+        "nonfinite_tensors": json.dumps(nonfinite),
+    }
+    manifest_path, modules_path = sidecar_paths(out)
+    manifest = {
+        k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch."), "sha256": tensor_sha256(v)}
+        for k, v in tensors.items()
+    }
+    with atomic_path(out) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=1) + "\n")
+    write_text_atomic(modules_path, module_tree_text(weights))
+    return ExportResult(weights, out, manifest_path, modules_path, len(tensors), nonfinite)
+
+
+def module_tree_text(weights: Weights) -> str:
+    lines = [
+        f"# module tree of {weights.path.name} (YOLOv10-{weights.scale}, nc={weights.nc}, "
+        f"{'fused' if weights.fused else 'unfused'}): path, class, parameters it holds directly"
+    ]
+    direct: dict[str, list[str]] = {}
+    for key, tensor in weights.state_dict.items():
+        module, _, name = key.rpartition(".")
+        direct.setdefault(module, []).append(f"{name}{list(tensor.shape)}")
+    for path, class_name in weights.module_types.items():
+        depth = path.count(".")
+        params = " ".join(direct.get(path, []))
+        lines.append(f"{'  ' * depth}{path}  {class_name}" + (f"  {params}" if params else ""))
+    return "\n".join(lines) + "\n"
