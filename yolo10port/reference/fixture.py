@@ -85,12 +85,25 @@ def calibrate_class_logits(model: nn.Module, batch: torch.Tensor) -> None:
         conv.bias.copy_((conv.bias - mean) * gain + CLASS_LOGIT_MEAN)
 
 
+@torch.no_grad()
+def redraw_one_to_many_head(model: nn.Module) -> None:
+    """ultralytics builds the one-to-one head as a deep copy of the one-to-many head, so an untrained model has two
+    identical heads and nothing could tell which one ran. Redrawing the one-to-many convs makes them differ, as
+    they do after training."""
+    head = model.model[-1]
+    for branch in (head.cv2, head.cv3):
+        for conv in branch.modules():
+            if isinstance(conv, nn.Conv2d):
+                conv.reset_parameters()
+
+
 def build_fixture(scale: str, out: str | Path, nc: int = 80, seed: int = 0, fused: bool = False) -> Path:
     from ultralytics.utils.torch_utils import strip_optimizer
 
     out = Path(out)
     torch.manual_seed(seed)
     model = build_network(scale, nc)
+    redraw_one_to_many_head(model)
     batch = calibration_batch(seed)
     calibrate_batchnorm(model, batch)
     calibrate_class_logits(model, batch)

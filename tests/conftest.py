@@ -1,0 +1,48 @@
+"""Shared test fixtures: calibrated checkpoints built once per session by the real fixture builder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from yolo10port.reference.fixture import build_fixture
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def fixture_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fixtures")
+
+
+@pytest.fixture(scope="session")
+def make_fixture(fixture_dir):
+    """make_fixture("s", nc=80, fused=False) → path of a cached calibrated checkpoint."""
+
+    def make(scale: str, nc: int = 80, fused: bool = False, seed: int = 0) -> Path:
+        path = fixture_dir / f"yolov10{scale}-nc{nc}-seed{seed}{'-fused' if fused else ''}.pt"
+        if not path.exists():
+            build_fixture(scale, path, nc=nc, seed=seed, fused=fused)
+        return path
+
+    return make
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The real command line in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "yolo10port.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
+    )
+
+
+def assert_input_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit 2, exactly one line on stderr containing the fragments, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])

@@ -1,0 +1,189 @@
+"""Dumps and the diff engine: identical dumps, planted errors caught, foreign dumps, rows instead of crashes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.numpy import save_file as save_numpy
+from safetensors.torch import save_file
+
+from tests.conftest import assert_input_error, run_cli
+from yolo10port.compare import Tolerances, diff_dumps
+from yolo10port.reference.dump import dump_reference
+from yolo10port.runner import dump_clean
+
+
+@pytest.fixture(scope="module")
+def dumps(make_fixture, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dumps")
+    path = make_fixture("n")
+    files = {
+        "model": path,
+        "ref": folder / "ref.safetensors",
+        "ref_again": folder / "ref2.safetensors",
+        "ref64": folder / "ref64.safetensors",
+        "clean": folder / "clean.safetensors",
+    }
+    dump_reference(path, files["ref"])
+    dump_reference(path, files["ref_again"])
+    dump_reference(path, files["ref64"], dtype="float64")
+    dump_clean(path, files["clean"])
+    return files
+
+
+def load_all(path):
+    with safe_open(str(path), "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+
+
+def test_two_dumps_are_byte_identical_and_diff_to_zero(dumps):
+    assert dumps["ref"].read_bytes() == dumps["ref_again"].read_bytes()
+    result = run_cli("diff", dumps["ref"], dumps["ref_again"], "--layer", "0..23")
+    assert result.returncode == 0, result.stdout
+    report = diff_dumps(dumps["ref"], dumps["ref_again"])
+    assert report.passed and all(row.max_abs == 0 for row in report.layers)
+
+
+def test_dump_metadata_follows_the_contract(dumps):
+    tensors, meta = load_all(dumps["ref"])
+    assert meta["format"] == "yolo10port-dump/1" and meta["producer"].startswith("ultralytics 8.4")
+    assert meta["input"] == "ones:1x3x640x640" and meta["dtype"] == "float32" and meta["head"] == "one2one"
+    order = json.loads(meta["order"])
+    assert order[0] == "input" and order[-2:] == ["model.23", "detections"] and len(order) == 26
+    assert json.loads(meta["module_types"])["model.10"] == "PSA"
+    assert tensors["model.23"].shape == (1, 84, 8400) and tensors["detections"].shape == (1, 300, 6)
+    assert torch.equal(tensors["input"], torch.ones(1, 3, 640, 640))
+
+
+def test_float64_reference_passes_default_and_fails_zero_tolerance(dumps):
+    assert run_cli("diff", dumps["ref64"], dumps["ref"]).returncode == 0
+    strict = run_cli("diff", dumps["ref64"], dumps["ref"], "--atol", "0", "--rtol", "0")
+    assert strict.returncode == 1
+    assert "first failure at model.0" in strict.stdout
+
+
+def test_layer_scaled_by_1_001_is_the_first_failure(dumps, tmp_path):
+    tensors, meta = load_all(dumps["clean"])
+    tensors["model.10"] = tensors["model.10"] * 1.001
+    planted = tmp_path / "planted.safetensors"
+    save_file(tensors, str(planted), metadata=meta)
+    report = diff_dumps(dumps["ref"], planted)
+    assert report.first_failure == "model.10"
+    assert all(row.passed for row in report.layers if row.name in {f"model.{i}" for i in range(10)})
+    result = run_cli("diff", dumps["ref"], planted, "--format", "json")
+    assert result.returncode == 1 and json.loads(result.stdout)["first_failure"] == "model.10"
+
+
+def test_missing_key_shape_mismatch_and_nan_are_rows(dumps, tmp_path):
+    tensors, meta = load_all(dumps["clean"])
+    del tensors["model.5"]
+    tensors["model.6"] = tensors["model.6"][:, :-1]
+    tensors["model.7"] = tensors["model.7"].clone()
+    tensors["model.7"][0, 0, 0, 0] = float("nan")
+    broken = tmp_path / "broken.safetensors"
+    save_file(tensors, str(broken), metadata=meta)
+    report = diff_dumps(dumps["ref"], broken)
+    rows = {row.name: row for row in report.layers}
+    assert rows["model.5"].reason == "missing in candidate"
+    assert "shape" in rows["model.6"].reason and "NaN" in rows["model.7"].reason
+    assert report.first_failure == "model.5"
+    assert run_cli("diff", dumps["ref"], broken).returncode == 1
+
+
+def test_foreign_dump_written_without_yolo10port(dumps, tmp_path):
+    # What a Rust or C++ port does: same keys, float32, only the `format` metadata field.
+    tensors, _ = load_all(dumps["clean"])
+    foreign = {k: v.numpy().astype(np.float32) for k, v in tensors.items() if k != "detections"}
+    foreign["detections"] = tensors["detections"].numpy()[:, ::-1].copy()  # another top-k order: still matches
+    path = tmp_path / "candle.safetensors"
+    save_numpy(foreign, str(path), metadata={"format": "yolo10port-dump/1", "producer": "my-candle-port 0.3"})
+    report = diff_dumps(dumps["ref"], path)
+    assert report.passed and report.detections.matched == 300
+    foreign["model.3"] = foreign["model.3"] + 0.01
+    save_numpy(foreign, str(path), metadata={"format": "yolo10port-dump/1"})
+    assert diff_dumps(dumps["ref"], path).first_failure == "model.3"
+
+
+def test_head_pin_matches_one_to_one_and_not_one_to_many(dumps):
+    from yolo10port.model import postprocess
+    from yolo10port.reference.network import build_network, reference_network
+    from yolo10port.weights import read_weights
+
+    tensors, _ = load_all(dumps["ref"])
+    model = reference_network(read_weights(dumps["model"]))
+    with torch.inference_mode():
+        one_to_one = model(torch.ones(1, 3, 640, 640))[0]
+        head = model.model[-1]
+        head.end2end = False  # ultralytics 8.4's default: one-to-many head, decoded for NMS
+        one_to_many_decoded = model(torch.ones(1, 3, 640, 640))[0]
+    assert torch.equal(tensors["detections"], one_to_one)
+    one_to_many = postprocess(one_to_many_decoded)
+    assert not torch.allclose(one_to_many[..., 4], tensors["detections"][..., 4], atol=1e-3)
+    assert build_network("n", 80).model[-1].end2end is False  # why the pin is needed
+
+
+@pytest.mark.parametrize(("spec", "imgsz", "batch"), [("random:7", 320, 1), ("zeros", 1280, 1), ("bus", 640, 2)])
+def test_inputs_sizes_and_batches_dump_and_diff(spec, imgsz, batch, make_fixture, tmp_path):
+    from yolo10port.reference.fixture import bundled_images
+
+    spec = str(bundled_images()[0]) if spec == "bus" else spec
+    ref, cand = tmp_path / "r.safetensors", tmp_path / "c.safetensors"
+    assert run_cli("dump", make_fixture("n"), "-i", spec, "--imgsz", imgsz, "--batch", batch, "-o", ref).returncode == 0
+    assert run_cli("run", make_fixture("n"), "-i", spec, "--imgsz", imgsz, "--batch", batch, "-o", cand).returncode == 0
+    result = run_cli("diff", ref, cand, "--format", "markdown")
+    assert result.returncode == 0 and "PASS" in result.stdout
+
+
+def test_depth_all_keys_align(make_fixture, tmp_path):
+    ref, cand = tmp_path / "r.safetensors", tmp_path / "c.safetensors"
+    dump_reference(make_fixture("n"), ref, depth=None)
+    dump_clean(make_fixture("n"), cand, depth=None)
+    report = diff_dumps(ref, cand, layers="model.10.attn", tolerances=Tolerances(atol=0, rtol=0))
+    names = [row.name for row in report.layers]
+    assert "model.10.attn.qkv" in names and "model.10.attn.pe.conv" in names and report.passed
+
+
+def test_reports_in_every_format(dumps, tmp_path):
+    for fmt in ("json", "markdown", "junit", "table"):
+        out = tmp_path / f"report.{fmt}"
+        assert run_cli("diff", dumps["ref"], dumps["clean"], "--format", fmt, "-o", out).returncode == 0
+        assert out.stat().st_size > 0
+    assert "<testsuite" in (tmp_path / "report.junit").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--layer", "0.."], "cannot parse"),
+        (["--layer", "5..2"], "empty"),
+        (["--layer", "x"], "cannot parse"),
+        (["--layer", "24"], "out of range"),
+        (["--tolerances", "missing.toml"], "no such tolerance file"),
+    ],
+)
+def test_bad_diff_arguments_exit_2(args, fragment, dumps):
+    assert_input_error(run_cli("diff", dumps["ref"], dumps["clean"], *args), fragment)
+
+
+def test_wrong_files_and_inputs_exit_2(dumps, make_fixture, tmp_path):
+    weights = tmp_path / "w.safetensors"
+    assert run_cli("export", dumps["model"], "-o", weights).returncode == 0
+    assert_input_error(run_cli("diff", dumps["ref"], weights), "weights export, not a dump")
+    assert_input_error(run_cli("run", dumps["ref"], "-o", tmp_path / "x.safetensors"), "is a yolo10port dump")
+    other = tmp_path / "random.safetensors"
+    dump_clean(dumps["model"], other, input_spec="random:1")
+    assert_input_error(run_cli("diff", dumps["ref"], other), "differs from the reference", "--force")
+    assert run_cli("diff", dumps["ref"], other, "--force").returncode == 1
+    assert_input_error(run_cli("dump", dumps["model"], "--imgsz", "100", "-o", tmp_path / "y.st"), "multiple of 32")
+    assert_input_error(run_cli("dump", dumps["model"], "-i", "nope", "-o", tmp_path / "y.st"), "neither ones")
+    assert_input_error(run_cli("dump", dumps["model"], "-o", tmp_path / "no" / "y.st"), "does not exist")
+
+
+def test_tolerance_file_overrides_a_layer(dumps, tmp_path):
+    toml = tmp_path / "tol.toml"
+    toml.write_text('[default]\natol = 0\nrtol = 0\n[layers."model.*"]\natol = 1.0\n')
+    assert run_cli("diff", dumps["ref64"], dumps["ref"], "--tolerances", toml).returncode == 0

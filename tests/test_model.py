@@ -1,0 +1,99 @@
+"""The clean model: import boundary, parity with ultralytics on every scale, fused, sizes, batch, classes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.conftest import assert_input_error, run_cli
+from yolo10port.check import run_check
+from yolo10port.compare import Tolerances
+from yolo10port.model import YOLOv10
+
+SCALES = ["n", "s", "m", "b", "l", "x"]
+STRICT = Tolerances(atol=0.0, rtol=1e-5)  # issue #4's bar: every layer within 1e-5 × max|ref|
+
+
+def test_model_package_never_imports_ultralytics():
+    code = (
+        "import sys, yolo10port.model as m; m.YOLOv10('n');"
+        "bad = [k for k in sys.modules if k.split('.')[0] in ('ultralytics', 'cv2', 'safetensors', 'numpy')];"
+        "print(bad); sys.exit(1 if any(k.startswith('ultralytics') for k in bad) else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def assert_parity(report, tolerance_name=""):
+    assert len([r for r in report.layers if r.name.startswith("model.")]) == 24
+    for row in report.layers:
+        assert row.passed, (tolerance_name, row)
+    det = report.detections
+    assert det.passed and det.matched == det.total == 300 * len(det.per_image), det
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_unfused_parity_on_ones_and_bus(scale, make_fixture):
+    from yolo10port.reference.fixture import bundled_images
+
+    path = make_fixture(scale)
+    for spec in ("ones", str(bundled_images()[0])):
+        report = run_check(path, input_spec=spec, tolerances=STRICT).report
+        assert_parity(report, spec)
+        assert max(row.max_abs for row in report.layers) == 0.0  # same ops, same order: bit-exact
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_fused_clean_model_passes_default_tolerance(scale, make_fixture):
+    report = run_check(make_fixture(scale), fuse=True).report
+    assert_parity(report, "fused")
+    assert max(row.max_abs for row in report.layers) > 0.0  # fusion really changed the arithmetic
+
+
+@pytest.mark.parametrize(("imgsz", "batch"), [(320, 1), (1280, 1), (640, 2)])
+def test_other_sizes_and_batches(imgsz, batch, make_fixture):
+    report = run_check(make_fixture("n"), input_spec="random:3", imgsz=imgsz, batch=batch, tolerances=STRICT).report
+    assert_parity(report)
+    assert report.layers[0].shape == [batch, 16, imgsz // 2, imgsz // 2]
+
+
+def test_custom_class_count(make_fixture):
+    report = run_check(make_fixture("s", nc=3), tolerances=STRICT).report
+    assert_parity(report)
+    assert report.layers[-1].shape[1] == 4 + 3
+
+
+def test_fused_checkpoint_loads_on_both_sides(make_fixture):
+    report = run_check(make_fixture("n", fused=True), tolerances=STRICT).report
+    assert_parity(report)
+
+
+def test_python_api_returns_detections(make_fixture):
+    model = YOLOv10.from_file(make_fixture("n"))
+    with torch.inference_mode():
+        detections = model(torch.ones(2, 3, 320, 320))
+    assert detections.shape == (2, 300, 6)
+    assert set(model.load_report.ignored) >= {"model.23.cv2.0.2.weight", "model.0.bn.num_batches_tracked"}
+    assert not any(k.startswith("model.23.one2one") for k in model.load_report.ignored)
+
+
+def test_wrong_scale_and_wrong_nc_exit_2(make_fixture, tmp_path):
+    path = make_fixture("n")
+    assert_input_error(
+        run_cli("run", path, "--scale", "s", "-o", tmp_path / "a.safetensors"),
+        "YOLOv10-s",
+        "model.0.conv.weight",
+        "expected shape (32, 3, 3, 3), found (16, 3, 3, 3)",
+    )
+    assert_input_error(run_cli("run", path, "--nc", "3", "-o", tmp_path / "b.safetensors"), "nc=3", "expected shape")
+    assert not list(tmp_path.iterdir())
+
+
+def test_check_command_prints_table_and_exit_code(make_fixture, tmp_path):
+    result = run_cli("check", make_fixture("n"), "--workdir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "PASS" in result.stdout and "model.10" in result.stdout and "300/300" in result.stdout
+    assert "all-ones" in result.stderr  # the blind-spot warning
