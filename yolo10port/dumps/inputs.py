@@ -69,13 +69,13 @@ def letterbox(image_bgr: np.ndarray, imgsz: int, auto: bool = True) -> tuple[np.
     return padded, params
 
 
-def image_tensor(path: Path, imgsz: int, batch: int) -> tuple[torch.Tensor, dict]:
+def image_tensor(path: Path, imgsz: int, batch: int, auto: bool = True) -> tuple[torch.Tensor, dict]:
     import cv2
 
     image = cv2.imread(str(path))
     if image is None:
         raise InputError(path, "cannot be read as an image")
-    padded, params = letterbox(image, imgsz)
+    padded, params = letterbox(image, imgsz, auto)
     chw = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1).flip(0)  # HWC BGR → CHW RGB
     tensor = chw.float().div(255).unsqueeze(0).repeat(batch, 1, 1, 1)
     params["orig_shape"] = image.shape[:2]

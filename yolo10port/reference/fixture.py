@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from yolo10port.atomic import atomic_path
-from yolo10port.dumps.inputs import letterbox
+from yolo10port.dumps.inputs import image_tensor
 from yolo10port.reference.network import build_network, fuse_network
 
 CALIBRATION_IMGSZ = 640
@@ -30,16 +30,8 @@ def calibration_batch(seed: int, imgsz: int = CALIBRATION_IMGSZ) -> torch.Tensor
     generator = torch.Generator().manual_seed(seed)
     shape = (1, 3, imgsz, imgsz)
     images = [torch.ones(shape), torch.rand(shape, generator=generator)]
-    images += [square_image(path, imgsz) for path in bundled_images()]
+    images += [image_tensor(path, imgsz, batch=1, auto=False)[0] for path in bundled_images()]
     return torch.cat(images)
-
-
-def square_image(path: Path, imgsz: int) -> torch.Tensor:
-    import cv2
-    import numpy as np
-
-    padded, _ = letterbox(cv2.imread(str(path)), imgsz, auto=False)
-    return torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1).flip(0).float().div(255)[None]
 
 
 @torch.no_grad()
