@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FIXTURES := build/fixtures
 
-.PHONY: install demo test lint format clean
+.PHONY: install demo test lint format clean golden
 
 install: $(STAMP)
 
@@ -34,6 +34,15 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format yolo10port tests
 	$(BIN)/ruff check --fix yolo10port tests
+
+# Regenerate the committed golden summaries (after an intended ultralytics upgrade; review the git diff).
+golden: $(STAMP)
+	mkdir -p $(FIXTURES)
+	for s in n s m b l x; do \
+	  $(BIN)/yolo10port fixture --scale $$s -o $(FIXTURES)/yolov10$$s-fixture.pt && \
+	  $(BIN)/yolo10port dump $(FIXTURES)/yolov10$$s-fixture.pt -o build/golden-$$s.safetensors \
+	    --summary reference_dumps/yolov10$$s-fixture.summary.json || exit 1; \
+	done
 
 clean:
 	rm -rf build .pytest_cache

@@ -33,5 +33,41 @@ class SummaryBuilder:
 
     def to_json(self, metadata: dict[str, str]) -> str:
         keep = ("producer", "input", "dtype", "head", "weights_sha256", "scale", "nc", "fused")
-        document = {"format": SUMMARY_FORMAT, **{k: metadata[k] for k in keep if k in metadata}, "layers": self.layers}
-        return json.dumps(document, indent=1) + "\n"
+        header = {"format": SUMMARY_FORMAT, **{k: metadata[k] for k in keep if k in metadata}}
+        # One line per layer, so that `git diff` of a regenerated summary shows which layers moved.
+        lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in self.layers.items()]
+        head = json.dumps(header, indent=1)[:-2]
+        return head + ',\n "layers": {\n' + ",\n".join(lines) + "\n }\n}\n"
+
+
+# A drift of ultralytics' numerics (an eps, an activation, a head change) moves these statistics by far more than
+# this; a different CPU's last-bit differences in the fixture's BN calibration move them by far less (measured in
+# the README's "Golden summaries" section).
+SUMMARY_RTOL = 1e-3
+
+
+def compare_summaries(expected: dict, actual: dict, rtol: float = SUMMARY_RTOL) -> list[str]:
+    """Differences between two summaries, one line each; empty when they agree within `rtol` × the layer's max-abs.
+
+    Shapes and the key set must match exactly; mean, std and max-abs within tolerance. sha256 is not compared:
+    bit-identity across machines is not promised, statistical identity is.
+    """
+    problems = []
+    want, have = expected["layers"], actual["layers"]
+    for key in want.keys() - have.keys():
+        problems.append(f"{key}: missing now")
+    for key in have.keys() - want.keys():
+        problems.append(f"{key}: new key")
+    for key in [k for k in want if k in have]:
+        old, new = want[key], have[key]
+        if old["shape"] != new["shape"]:
+            problems.append(f"{key}: shape {old['shape']} → {new['shape']}")
+            continue
+        scale = max(abs(old["max_abs"] or 0.0), 1e-12)
+        for stat in ("mean", "std", "max_abs"):
+            if old[stat] is None or new[stat] is None:
+                if old[stat] != new[stat]:
+                    problems.append(f"{key}: {stat} {old[stat]} → {new[stat]}")
+            elif abs(old[stat] - new[stat]) > rtol * scale:
+                problems.append(f"{key}: {stat} {old[stat]:.6g} → {new[stat]:.6g} (limit ±{rtol * scale:.3g})")
+    return problems
