@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FIXTURES := build/fixtures
 
-.PHONY: install demo test lint format clean golden
+.PHONY: install demo test lint format clean golden bench
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format yolo10port tests
 	$(BIN)/ruff check --fix yolo10port tests
+
+# Latency, check breakdown and memory figures (minutes; README's Performance table comes from here).
+bench: $(STAMP)
+	$(BIN)/yolo10port bench --json build/bench.json
 
 # Regenerate the committed golden summaries (after an intended ultralytics upgrade; review the git diff).
 golden: $(STAMP)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,10 +33,21 @@ def make_fixture(fixture_dir):
     return make
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The real command line in a subprocess, as a user runs it."""
+def run_cli(
+    *args: str | Path, cwd: Path | None = None, limit_file_size: int | None = None
+) -> subprocess.CompletedProcess:
+    """The real command line in a subprocess, as a user runs it; `limit_file_size` (bytes) simulates a full disk."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
+
     return subprocess.run(
-        [sys.executable, "-m", "yolo10port.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
+        [sys.executable, "-m", "yolo10port.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        preexec_fn=limit if limit_file_size else None,
     )
 
 
@@ -46,3 +59,11 @@ def assert_input_error(result: subprocess.CompletedProcess, *fragments: str) -> 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def rewrite_pickle(src, dst, transform):
+    """Copy a torch zip checkpoint, passing its data.pkl through `transform` (bytes → bytes)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            zout.writestr(item, transform(data) if item.filename.endswith("data.pkl") else data)

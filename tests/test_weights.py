@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
-import zipfile
 
 import pytest
 import torch
 from safetensors import safe_open
 
-from tests.conftest import assert_input_error, run_cli
+from tests.conftest import rewrite_pickle, run_cli
 from yolo10port.reference.network import build_network
 from yolo10port.weights import read_weights
 from yolo10port.weights.export import export_weights
@@ -60,14 +57,12 @@ def test_fixture_is_deterministic(make_fixture, tmp_path):
     again = build_fixture("n", tmp_path / "again.pt")
     first, second = read_weights(make_fixture("n")).state_dict, read_weights(again).state_dict
     assert first.keys() == second.keys()
-    assert all(torch.equal(first[k], second[k]) for k in first)
-
-
-def rewrite_pickle(src, dst, transform):
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            zout.writestr(item, transform(data) if item.filename.endswith("data.pkl") else data)
+    differing = {
+        k: float((first[k].double() - second[k].double()).abs().max())
+        for k in first
+        if not torch.equal(first[k], second[k])
+    }
+    assert not differing, f"{len(differing)} of {len(first)} tensors differ, e.g. {list(differing.items())[:5]}"
 
 
 def test_thu_mig_class_names_read_the_same(make_fixture, tmp_path):
@@ -78,91 +73,6 @@ def test_thu_mig_class_names_read_the_same(make_fixture, tmp_path):
     assert b.model_class == "ultralytics.nn.tasks.YOLOv10DetectionModel"
     assert a.state_dict.keys() == b.state_dict.keys()
     assert all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
-
-
-class Payload:
-    def __init__(self, func, args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
-def payloads(marker):
-    import subprocess
-
-    return {
-        "os.system": (os.system, (f"touch {marker}",)),
-        "builtins.eval": (eval, (f"open({str(marker)!r}, 'w')",)),
-        "builtins.exec": (exec, (f"open({str(marker)!r}, 'w')",)),
-        "subprocess.call": (subprocess.call, (["touch", str(marker)],)),
-    }
-
-
-@pytest.mark.parametrize("name", ["os.system", "builtins.eval", "builtins.exec", "subprocess.call"])
-def test_malicious_pickle_is_refused_and_never_runs(name, tmp_path):
-    marker = tmp_path / "pwned"
-    func, args = payloads(marker)[name]
-    evil = tmp_path / "evil.pt"
-    torch.save({"model": Payload(func, args), "ema": None}, evil)
-    result = run_cli("export", evil, "-o", tmp_path / "out.safetensors")
-    assert_input_error(result, str(evil), "unsafe pickle")
-    assert not marker.exists(), "the payload ran"
-    assert not (tmp_path / "out.safetensors").exists()
-
-
-def test_reduce_of_a_stand_in_class_with_arguments_is_refused(make_fixture, tmp_path):
-    # An attacker may name an ultralytics "class" and call it; stand-ins refuse arguments.
-    from yolo10port.weights.unpickler import RestrictedUnpickler, UnsafePickleError
-
-    data = b"\x80\x02cultralytics.utils.downloads\nattempt_download\nX\x03\x00\x00\x00abc\x85R."
-    with pytest.raises(UnsafePickleError):
-        RestrictedUnpickler(io.BytesIO(data), lambda key: b"").load()
-
-
-def test_yolov8_is_refused_saying_what_it_is(tmp_path):
-    from ultralytics.nn.tasks import DetectionModel
-
-    path = tmp_path / "yolov8n.pt"
-    torch.save({"model": DetectionModel("yolov8n.yaml", verbose=False).half(), "ema": None}, path)
-    assert_input_error(run_cli("export", path), "not a YOLOv10 model", "Detect", "yolov8n.yaml")
-
-
-def bad_files(tmp_path, fixture):
-    empty = tmp_path / "empty.pt"
-    empty.write_bytes(b"")
-    truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes(fixture.read_bytes()[:5000])
-    not_zip = tmp_path / "notzip.pt"
-    not_zip.write_bytes(b"hello, this is not a checkpoint")
-    no_pickle = tmp_path / "nopickle.pt"
-    with zipfile.ZipFile(no_pickle, "w") as z:
-        z.writestr("archive/version", "3")
-    legacy = tmp_path / "legacy.pt"
-    torch.save({"model": None}, legacy, _use_new_zipfile_serialization=False)
-    not_dict = tmp_path / "notdict.pt"
-    torch.save([1, 2, 3], not_dict)
-    no_model = tmp_path / "nomodel.pt"
-    torch.save({"epoch": 3}, no_model)
-    return {
-        tmp_path / "missing.pt": "no such file",
-        tmp_path: "directory",
-        empty: "empty",
-        truncated: "corrupt zip",
-        not_zip: "not a torch zip checkpoint",
-        no_pickle: "no data.pkl",
-        legacy: "legacy",
-        not_dict: "not a dict",
-        no_model: "neither 'ema' nor 'model'",
-    }
-
-
-def test_every_bad_checkpoint_exits_2_with_one_line(make_fixture, tmp_path):
-    for path, reason in bad_files(tmp_path, make_fixture("n")).items():
-        out = tmp_path / "out.safetensors"
-        assert_input_error(run_cli("export", path, "-o", out), reason)
-        assert not out.exists()
-        assert not list(tmp_path.glob("*.partial"))
 
 
 def test_export_dtype_options(make_fixture, tmp_path):
@@ -185,12 +95,3 @@ def test_cli_export_and_inspect(make_fixture, tmp_path):
         shown = run_cli("inspect", file)
         assert shown.returncode == 0, shown.stderr
         assert "YOLOv10-n" in shown.stdout and "PSA" in shown.stdout and "1×256×20×20" in shown.stdout
-
-
-def test_unsafe_pickle_inside_module_tree_is_refused(make_fixture, tmp_path):
-    # A real checkpoint with one extra global smuggled in: the whole file is refused.
-    evil = tmp_path / "evil2.pt"
-    rewrite_pickle(
-        make_fixture("n"), evil, lambda d: d.replace(b"ctorch.nn.modules.activation\nSiLU\n", b"cos\nsystem\n", 1)
-    )
-    assert_input_error(run_cli("inspect", evil), "os.system")

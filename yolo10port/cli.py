@@ -20,7 +20,7 @@ app = typer.Typer(
 )
 # Not a terminal (CI logs, pipes): rich would wrap at 80 columns, too narrow for the error table.
 out_console = Console(width=None if sys.stdout.isatty() else 170)
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # one message, one line, however long
 
 EXIT_PASS, EXIT_BREACH, EXIT_INPUT = 0, 1, 2
 
@@ -30,13 +30,15 @@ def command(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from yolo10port.model.loading import LoadError
-
         try:
             return func(*args, **kwargs)
         except InputError as error:
             err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
-        except LoadError as error:
+        except Exception as error:
+            from yolo10port.model.loading import LoadError  # imported here: it costs the torch import
+
+            if not isinstance(error, LoadError):
+                raise
             err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
         except KeyboardInterrupt:
             err_console.print("[red]interrupted[/]: no output written")
@@ -233,6 +235,9 @@ def diff(
     format: Format = "table",
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write the report here")] = None,
     force: Annotated[bool, typer.Option("--force", help="compare dumps of different inputs")] = False,
+    drill: Annotated[
+        bool, typer.Option("--drill", help="list the submodules of the first failing layer (dumps at --depth all)")
+    ] = False,
 ):
     """Per-layer error table of two dumps; exit 1 on a tolerance breach.
 
@@ -245,6 +250,15 @@ def diff(
         check_output_path(out, reference, candidate)
     tol = load_tolerances(tolerances, atol, rtol)
     report = diff_dumps(reference, candidate, layer, tol, force)
+    if drill and not report.passed:
+        from yolo10port.compare.drill import drill_existing
+
+        report.drill = drill_existing(report)
+        if report.drill is None:
+            err_console.print(
+                "[yellow]note:[/] the dumps hold no submodules of the failing layer; dump both sides "
+                "with --depth all to drill down"
+            )
     _emit(report, format, out)
     raise typer.Exit(EXIT_PASS if report.passed else EXIT_BREACH)
 
@@ -262,16 +276,29 @@ def check(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="write the report here")] = None,
     workdir: Annotated[Path | None, typer.Option(help="keep the export and dumps here")] = None,
     all_scales: Annotated[bool, typer.Option("--all-scales", help="build the six fixtures and check each")] = False,
+    drill: Annotated[bool, typer.Option("--drill", help="on failure, name the first wrong module inside")] = False,
+    tol: Annotated[str, typer.Option(help="default (atol/rtol) | auto (from the float64 noise floor)")] = "default",
+    dtype: Annotated[str, typer.Option(help="the clean model's dtype: float32 | float64 | float16 | bfloat16")] = (
+        "float32"
+    ),
 ):
     """The whole porting check: export, reference dump, clean run, diff, table, exit code.
 
-    [b]Example:[/] yolo10port check yolov10s.pt    [b]or, without weights:[/] yolo10port check --all-scales
+    Besides each layer's chained error, the table shows its isolated error (the clean module fed the reference's
+    recorded inputs): high isolated error = this module is wrong; high chained but low isolated = inherited.
+
+    [b]Example:[/] yolo10port check yolov10s.pt --input bus.jpg --drill    [b]or:[/] yolo10port check --all-scales
     """
     from yolo10port.check import run_check
     from yolo10port.dumps.inputs import check_batch, check_imgsz
+    from yolo10port.runner import CLEAN_DTYPES
 
     check_imgsz(imgsz)
     check_batch(batch)
+    if tol not in ("default", "auto"):
+        raise InputError("--tol", f"{tol!r} is neither default nor auto")
+    if dtype not in CLEAN_DTYPES:
+        raise InputError("--dtype", f"{dtype!r} is not one of {', '.join(CLEAN_DTYPES)}")
     if all_scales:
         raise typer.Exit(_check_all_scales(input, imgsz, batch, layer, fuse, workdir))
     if model is None:
@@ -283,7 +310,17 @@ def check(
         check_output_path(out, model)
     with out_console.status("checking…") as status:
         result = run_check(
-            model, workdir, input, imgsz, batch, layer, fuse, progress=lambda step: status.update(f"{step}…")
+            model,
+            workdir,
+            input,
+            imgsz,
+            batch,
+            layer,
+            fuse,
+            progress=lambda step: status.update(f"{step}…"),
+            drill=drill,
+            tol_auto=tol == "auto",
+            dtype=dtype,
         )
     _emit(result.report, format, out)
     if input == "ones":
@@ -294,6 +331,145 @@ def check(
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     out_console.print(f"[dim]{timing}[/]")
     raise typer.Exit(EXIT_PASS if result.report.passed else EXIT_BREACH)
+
+
+@app.command()
+@command
+def selftest(
+    model: Annotated[Path | None, typer.Argument(help="checkpoint to plant bugs in (default: a fixture)")] = None,
+    scale: Annotated[str, typer.Option(help="fixture scale when no MODEL is given")] = "n",
+    image: Annotated[Path | None, typer.Option(help="the image input kind (default: ultralytics' bus.jpg)")] = None,
+    imgsz: Imgsz = 640,
+    fixtures: Annotated[Path, typer.Option(help="where the fixture is built or reused")] = Path("build/fixtures"),
+):
+    """Plant real porting bugs in the clean model; show per input kind whether `check` catches each, and where.
+
+    Exit 0 when every bug is caught by at least one input kind and the unmutated model passes on all of them.
+
+    [b]Example:[/] yolo10port selftest --scale n
+    """
+    from rich.table import Table
+
+    from yolo10port.dumps.inputs import check_imgsz
+    from yolo10port.model.scales import SCALES
+    from yolo10port.selftest.mutations import MUTATIONS
+    from yolo10port.selftest.run import INPUT_KINDS, bundled_image, run_selftest
+
+    check_imgsz(imgsz)
+    if model is None:
+        if scale not in SCALES:
+            raise InputError("--scale", f"{scale!r} is not one of {', '.join(SCALES)}")
+        from yolo10port.bench import fixture_path
+
+        fixtures.mkdir(parents=True, exist_ok=True)
+        with out_console.status(f"building the YOLOv10-{scale} fixture…"):
+            model = fixture_path(scale, fixtures)
+    _existing(model)
+    if image is not None:
+        _existing(image)
+    inputs = {kind: spec or str(image or bundled_image()) for kind, spec in INPUT_KINDS.items()}
+    with out_console.status("self-test…") as status:
+        result = run_selftest(model, scale, inputs, imgsz=imgsz, progress=lambda s: status.update(s + "…"))
+    table = Table("mutation", "the porting bug", *inputs, title=f"{model}: caught at (first failure → culprit)")
+    table.add_row(
+        "none",
+        "the unmutated clean model",
+        *("[green]passes[/]" if result.baseline[k] else "[red]FAILS[/]" for k in inputs),
+    )
+    bugs = {m.name: m.bug for m in MUTATIONS}
+    for name, row in result.outcomes.items():
+        cells = []
+        for kind in inputs:
+            o = row[kind]
+            if not o.caught:
+                cells.append("[red]missed[/]")
+                continue
+            culprit = f" → {o.culprit}" if o.culprit and o.culprit != o.first_failure else ""
+            cells.append(f"[green]{o.first_failure}{culprit}[/]")
+        table.add_row(name, bugs[name], *cells)
+    out_console.print(table)
+    for kind in inputs:
+        spots = result.blind_spots(kind)
+        out_console.print(f"{kind} input misses: {', '.join(spots) if spots else 'nothing'}", highlight=False)
+    if result.passed:
+        out_console.print(f"[green]every one of {len(result.outcomes)} planted bugs caught by at least one input[/]")
+    else:
+        out_console.print(
+            f"[bold red]not caught by any input: {', '.join(result.missed) or '—'}; "
+            f"baseline fails on: {', '.join(k for k, ok in result.baseline.items() if not ok) or '—'}[/]"
+        )
+    raise typer.Exit(EXIT_PASS if result.passed else EXIT_BREACH)
+
+
+@app.command()
+@command
+def bench(
+    scales: Annotated[str, typer.Option(help="comma-separated scales to time")] = "n,s,m,b,l,x",
+    imgsz: Imgsz = 640,
+    repeat: Annotated[int, typer.Option(help="timed runs per model (median reported), after 2 warm-ups")] = 7,
+    check_scales: Annotated[str, typer.Option(help="scales whose `check` is broken down; '' for none")] = "s,x",
+    memory_scale: Annotated[str, typer.Option(help="scale for the dump/diff peak-RSS test; '' to skip")] = "x",
+    compile: Annotated[bool, typer.Option("--compile", help="also time torch.compile of the fused model")] = False,
+    fixtures: Annotated[Path, typer.Option(help="where fixtures are built or reused")] = Path("build/fixtures"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="write every figure as JSON here")] = None,
+):
+    """Latency of ultralytics vs the clean model (unfused, fused), the `check` breakdown, dump/diff peak RSS.
+
+    [b]Example:[/] yolo10port bench --scales n,s --repeat 11 --json bench.json
+    """
+    from yolo10port.atomic import check_output_path, write_text_atomic
+    from yolo10port.bench import run_bench
+    from yolo10port.dumps.inputs import check_imgsz
+    from yolo10port.model.scales import SCALES
+
+    check_imgsz(imgsz)
+    chosen = [s for s in scales.split(",") if s]
+    checked = [s for s in check_scales.split(",") if s]
+    for scale in [*chosen, *checked, *([memory_scale] if memory_scale else [])]:
+        if scale not in SCALES:
+            raise InputError("--scales", f"{scale!r} is not one of {', '.join(SCALES)}")
+    if repeat < 1:
+        raise InputError("--repeat", f"{repeat} is not a positive number of runs")
+    if json_out:
+        check_output_path(json_out)
+    with out_console.status("benchmarking…") as status:
+        result = run_bench(
+            chosen, imgsz, repeat, fixtures, checked, memory_scale or None, compile, lambda s: status.update(s + "…")
+        )
+    _render_bench(result)
+    if json_out:
+        write_text_atomic(json_out, result.to_json())
+        out_console.print(f"figures → {json_out}")
+
+
+def _render_bench(result) -> None:
+    from rich.table import Table
+
+    m = result.machine
+    out_console.print(f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads)")
+    columns = ["scale", "ultralytics fused", "clean unfused", "clean fused", "fused ÷ ultralytics"]
+    compiled = any(row.clean_compiled_ms is not None for row in result.latency)
+    table = Table(*columns, *(["compiled", "compile time"] if compiled else []), title=f"median ms at {result.imgsz}")
+    for row in result.latency:
+        cells = [row.scale, f"{row.ultralytics_fused_ms:.1f}", f"{row.clean_unfused_ms:.1f}"]
+        cells += [f"{row.clean_fused_ms:.1f}", f"{row.ratio:.2f}"]
+        if compiled:
+            cells += [f"{row.clean_compiled_ms:.1f}", f"{row.compile_s:.0f} s"]
+        table.add_row(*cells)
+    if result.latency:
+        out_console.print(table)
+    for scale, seconds in result.check_seconds.items():
+        steps = ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items())
+        out_console.print(f"check YOLOv10-{scale}: {steps}; total {sum(seconds.values()):.2f} s")
+    mem = result.memory
+    if mem:
+        out_console.print(
+            f"dump --depth all, YOLOv10-{mem.scale}: {mem.dump_keys} keys, {mem.dump_size_mb:.0f} MB on disk, "
+            f"peak RSS {mem.dump_depth_all_peak_rss_mb:.0f} MB; diff of two such dumps: peak RSS "
+            f"{mem.diff_peak_rss_mb:.0f} MB; a bare torch+ultralytics interpreter: {mem.baseline_rss_mb:.0f} MB; "
+            f"weights {mem.weights_mb:.0f} MB, largest output {mem.largest_output_mb:.0f} MB",
+            highlight=False,
+        )
 
 
 def _check_all_scales(input: str, imgsz: int, batch: int, layer: str | None, fuse: bool, workdir: Path | None) -> int:
@@ -344,7 +520,34 @@ def _check_all_scales(input: str, imgsz: int, batch: int, layer: str | None, fus
 
 
 def main() -> None:
-    app()
+    """Entry point. Usage errors (a non-integer `--batch`, an unknown option) also end as one line, exit 2."""
+    import os
+
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as error:  # click's UsageError and friends, vendored by typer
+        context = getattr(error, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        err_console.print(f"[red]error:[/] {error.format_message()}{hint}", highlight=False, soft_wrap=True)
+        code = getattr(error, "exit_code", EXIT_INPUT)
+    except typer.Abort:
+        err_console.print("[red]aborted[/]")
+        code = 130
+    except Exception as error:
+        if os.environ.get("YOLO10PORT_TRACEBACK"):
+            raise
+        # A bug, or an input nobody anticipated: still one line, and the way to the traceback.
+        message = str(error).splitlines()[0] if str(error) else ""
+        err_console.print(
+            f"[red]unexpected error:[/] {type(error).__name__}: {message} "
+            "(set YOLO10PORT_TRACEBACK=1 to see where; please report it)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        code = EXIT_INPUT
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from yolo10port.model import LoadError, YOLOv10, postprocess
 from yolo10port.reference.dump import DTYPES, HEAD
 from yolo10port.weights.reader import read_weights
 
+# The clean model also runs in half precision, to see what a float16/bfloat16 port costs (check --tol auto).
+CLEAN_DTYPES = {**DTYPES, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
 
 def load_clean_model(
     weights_path: str | Path, fuse: bool = False, scale: str | None = None, nc: int | None = None
@@ -46,20 +49,36 @@ def dump_clean(
     nc: int | None = None,
     max_det: int = 300,
 ) -> Path:
-    torch_dtype = DTYPES[dtype]
-    model_input = make_input(input_spec, imgsz, batch, torch_dtype)
     model, weights = load_clean_model(weights_path, fuse=fuse, scale=scale, nc=nc)
+    return dump_model(model, weights.source_sha256, out, input_spec, imgsz, batch, depth, dtype, max_det)
+
+
+def dump_model(
+    model: YOLOv10,
+    weights_sha256: str,
+    out: str | Path,
+    input_spec: str = "ones",
+    imgsz: int = 640,
+    batch: int = 1,
+    depth: int | None = 1,
+    dtype: str = "float32",
+    max_det: int = 300,
+    within: str | None = None,
+) -> Path:
+    """Dump a loaded clean model (possibly a mutated one: see selftest); `within` limits hooks to one subtree."""
+    torch_dtype = CLEAN_DTYPES[dtype]
+    model_input = make_input(input_spec, imgsz, batch, torch_dtype)
     model = model.to(torch_dtype)
 
     def forward(recorder: Recorder) -> None:
-        with hooked(model, recorder, depth), torch.inference_mode():
+        with hooked(model, recorder, depth, within=within), torch.inference_mode():
             decoded = model.decoded(model_input.tensor)
             recorder.record("detections", postprocess(decoded, max_det), "postprocess")
 
     metadata = {
         "producer": f"yolo10port.model {__version__}",
         "tool": f"yolo10port {__version__}",
-        "weights_sha256": weights.source_sha256,
+        "weights_sha256": weights_sha256,
         "head": HEAD,
         "scale": model.scale_name,
         "nc": str(model.nc),

@@ -3,8 +3,9 @@
 Top-k over near-equal scores reorders under float noise, so row i of one side need not be row i of the other.
 Each reference detection is matched greedily (in score order) to the unused candidate detection of the same
 class with the highest IoU; a match needs IoU ≥ match_iou and |Δscore| ≤ match_score. A reference detection
-left unmatched whose score is within match_score of the candidate's lowest kept score sits at the top-k cut,
-where a swap with an equal-score neighbour is legitimate: it is counted as `at_cut`, not as a failure.
+left unmatched whose score is within match_score of both sides' lowest kept scores sits at the top-k cut, where a
+swap with an equal-score neighbour is legitimate: it is counted as `at_cut`, not as a failure. (Both sides: a
+candidate whose scores are all wrong must not make every reference detection look like one at the cut.)
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def _match_image(ref: torch.Tensor, cand: torch.Tensor, match_iou: float, match_
     score_diff = (ref[:, None, 4] - cand[None, :, 4]).abs()
     candidate_ok = same_class & (score_diff <= match_score)
     used = torch.zeros(len(cand), dtype=torch.bool)
-    cut_score = float(cand[:, 4].min()) if len(cand) else 0.0
+    cand_cut = float(cand[:, 4].min()) if len(cand) else 0.0
+    ref_cut = float(ref[:, 4].min()) if len(ref) else 0.0
     matched = at_cut = unmatched = 0
     worst_iou, worst_diff = 1.0, 0.0
     for i in torch.argsort(ref[:, 4], descending=True, stable=True).tolist():
@@ -90,7 +92,7 @@ def _match_image(ref: torch.Tensor, cand: torch.Tensor, match_iou: float, match_
             matched += 1
             worst_iou = min(worst_iou, float(iou[i, j]))
             worst_diff = max(worst_diff, float(score_diff[i, j]))
-        elif float(ref[i, 4]) <= cut_score + match_score:
+        elif abs(float(ref[i, 4]) - cand_cut) <= match_score and float(ref[i, 4]) - ref_cut <= match_score:
             at_cut += 1
         else:
             unmatched += 1

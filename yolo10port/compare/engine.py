@@ -6,12 +6,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from safetensors import safe_open
-
 from yolo10port.compare.detections import DetectionMatch, match_detections
 from yolo10port.compare.metrics import tensor_error
 from yolo10port.compare.selectors import parse_layers
 from yolo10port.compare.tolerances import Tolerances
+from yolo10port.dumps.capture import is_input_key
+from yolo10port.dumps.reader import DumpReader
 from yolo10port.errors import InputError
 from yolo10port.weights.reader import DUMP_FORMAT, WEIGHTS_FORMAT, read_safetensors_metadata
 
@@ -30,6 +30,13 @@ class LayerRow:
     ref_max_abs: float | None = None
     passed: bool = True
     reason: str = ""
+    # Isolated error (compare/isolated.py): the candidate module fed the reference's inputs; None = not measured.
+    isolated_max_abs: float | None = None
+    isolated_max_rel: float | None = None
+    isolated_passed: bool | None = None
+    # --tol auto (compare/noise_floor.py): the float32 reference's own error, and this row's error in its units.
+    noise_floor: float | None = None
+    needs_k: float | None = None
 
     @property
     def limit(self) -> float | None:
@@ -51,6 +58,13 @@ class Report:
     detections: DetectionMatch | None = None
     reference_meta: dict = field(default_factory=dict)
     candidate_meta: dict = field(default_factory=dict)
+    isolated: bool = False  # whether isolated error was measured (candidate was a torch module)
+    drill: Report | None = None  # the sub-report of the first failing layer, hooked at every depth
+
+    @property
+    def culprit(self) -> str | None:
+        """The first module whose own (isolated) error breaches tolerance: the bug, not where it shows."""
+        return next((row.name for row in self.layers if row.isolated_passed is False), None)
 
     @property
     def first_failure(self) -> str | None:
@@ -72,6 +86,9 @@ class Report:
             "tolerance": self.tolerance,
             "layers": [row.to_dict() for row in self.layers],
             "detections": self.detections.to_dict() if self.detections else None,
+            "isolated": self.isolated,
+            "culprit": self.culprit,
+            "drill": self.drill.to_dict() if self.drill else None,
             "reference_producer": self.reference_meta.get("producer"),
             "candidate_producer": self.candidate_meta.get("producer"),
             "input": self.reference_meta.get("input"),
@@ -88,6 +105,8 @@ def read_dump_metadata(path: str | Path) -> dict[str, str]:
     kind = meta.get("format")
     if kind == WEIGHTS_FORMAT:
         raise InputError(path, "is a weights export, not a dump (make one with `yolo10port dump` or `run`)")
+    if kind is None:
+        raise InputError(path, f"safetensors file without a 'format' metadata entry; a dump has format={DUMP_FORMAT}")
     if kind != DUMP_FORMAT:
         raise InputError(path, f"metadata format is {kind!r}, expected {DUMP_FORMAT!r}")
     return meta
@@ -111,12 +130,13 @@ def diff_dumps(
 ) -> Report:
     tol = tolerances or Tolerances()
     ref_meta, cand_meta = read_dump_metadata(reference), read_dump_metadata(candidate)
-    if ref_meta.get("input") and cand_meta.get("input") and ref_meta["input"] != cand_meta["input"] and not force:
-        raise InputError(
-            candidate,
-            f"input {cand_meta['input']!r} differs from the reference's "
-            f"{ref_meta['input']!r} (use --force to compare anyway)",
-        )
+    for field_name in ("scale", "nc", "input"):  # foreign dumps may omit them; then there is nothing to check
+        ours, theirs = ref_meta.get(field_name), cand_meta.get(field_name)
+        if ours and theirs and ours != theirs and not force:
+            raise InputError(
+                candidate,
+                f"{field_name} {theirs!r} differs from the reference's {ours!r} (use --force to compare anyway)",
+            )
     selected = parse_layers(layers)
     types = json.loads(ref_meta.get("module_types", "{}") or "{}")
     cand_types = json.loads(cand_meta.get("module_types", "{}") or "{}")
@@ -128,16 +148,16 @@ def diff_dumps(
         candidate_meta=cand_meta,
     )
     try:
-        with safe_open(str(reference), "pt") as ref_file, safe_open(str(candidate), "pt") as cand_file:
+        with DumpReader(reference) as ref_file, DumpReader(candidate) as cand_file:
             ref_keys, cand_keys = list(ref_file.keys()), list(cand_file.keys())
             names = _order(ref_meta, ref_keys) + [k for k in _order(cand_meta, cand_keys) if k not in ref_keys]
-            for name in filter(selected, names):
+            for name in filter(selected, (n for n in names if not is_input_key(n))):
                 module_type = types.get(name) or cand_types.get(name, "")
                 if name not in cand_keys or name not in ref_keys:
                     side = "candidate" if name not in cand_keys else "reference"
                     report.layers.append(LayerRow(name, module_type, None, passed=False, reason=f"missing in {side}"))
                     continue
-                ref, cand = ref_file.get_tensor(name), cand_file.get_tensor(name)
+                ref, cand = ref_file.get(name), cand_file.get(name)
                 if name == "detections":
                     report.detections = match_detections(ref, cand, tol.match_iou, tol.match_score)
                     continue

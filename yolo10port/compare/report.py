@@ -34,46 +34,61 @@ def verdict(report: Report) -> str:
     )
     if report.passed:
         return f"PASS: {len(report.layers)} tensors within tolerance{det_text}{worst_text}"
-    return f"FAIL: first failure at {report.first_failure}{det_text}{worst_text}"
+    culprit = report.culprit
+    if report.isolated:
+        culprit_text = (
+            f"; isolated error points at {culprit} (its own error, with the reference's inputs)"
+            if culprit
+            else "; every module passes in isolation: the error is inherited and amplified, not a wrong module"
+        )
+    else:
+        culprit_text = ""
+    drilled = f"; drill-down: {report.drill.culprit or report.drill.first_failure}" if report.drill else ""
+    return f"FAIL: first failure at {report.first_failure}{culprit_text}{drilled}{det_text}{worst_text}"
+
+
+def _isolated(row: LayerRow) -> str:
+    if row.isolated_passed is None:
+        return "—"
+    mark = "[green]✓[/]" if row.isolated_passed else "[red]✗[/]"
+    return f"{_num(row.isolated_max_abs)} {mark}"
+
+
+def _extra_columns(report: Report) -> list[tuple[str, object]]:
+    """Columns that only some reports have: isolated error (check), the float64 noise floor (--tol auto)."""
+    extra = []
+    if report.isolated:
+        extra.append(("isolated", _isolated))
+    if report.tolerance.get("mode") == "auto":
+        extra.append(("fp32 noise", lambda row: _num(row.noise_floor)))
+        extra.append(("needs k", lambda row: _num(row.needs_k, ".1f")))
+    return extra
 
 
 def render_table(report: Report, console: Console) -> None:
     table = Table(title=f"{report.candidate}  vs  {report.reference}", title_justify="left")
-    for column in ("layer", "type", "shape", "max-abs", "mean-abs", "max-rel", "cosine", "tolerance", "result"):
-        table.add_column(
-            column, justify="right" if column in ("max-abs", "mean-abs", "max-rel", "tolerance") else "left"
-        )
+    extra = _extra_columns(report)
+    columns = ["layer", "type", "shape", "max-abs", *(name for name, _ in extra)]
+    columns += ["mean-abs", "max-rel", "cosine", "tolerance", "result"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("layer", "type", "shape", "result") else "right")
     first = report.first_failure
     for row in report.layers:
         result = "[green]PASS[/]" if row.passed else f"[red]FAIL[/] {row.reason}".rstrip()
         style = "bold red" if row.name == first else None
-        table.add_row(
-            row.name,
-            row.type,
-            _shape(row),
-            _num(row.max_abs),
-            _num(row.mean_abs),
-            _num(row.max_rel),
-            _num(row.cosine, ".7f"),
-            _num(row.limit),
-            result,
-            style=style,
-        )
+        cells = [row.name, row.type, _shape(row), _num(row.max_abs), *(cell(row) for _, cell in extra)]
+        cells += [_num(row.mean_abs), _num(row.max_rel), _num(row.cosine, ".7f"), _num(row.limit), result]
+        table.add_row(*cells, style=style)
     det = report.detections
     if det is not None:
-        table.add_row(
-            "detections",
-            "matched",
-            f"{det.total} boxes",
-            "—",
-            "—",
-            "—",
-            f"IoU≥{det.worst_iou:.5f}",
-            f"Δscore {det.worst_score_diff:.1e}",
-            f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {det.reason}",
-            style="bold red" if first == "detections" else None,
-        )
+        cells = ["detections", "matched", f"{det.total} boxes", "—", *("—" for _ in extra), "—", "—"]
+        cells += [f"IoU≥{det.worst_iou:.5f}", f"Δscore {det.worst_score_diff:.1e}"]
+        cells += [f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {det.reason}"]
+        table.add_row(*cells, style="bold red" if first == "detections" else None)
     console.print(table)
+    if report.drill is not None:
+        console.print(f"[b]drill-down into {report.first_failure}[/]: every module inside it")
+        render_table(report.drill, console)
     console.print(("[green]" if report.passed else "[bold red]") + verdict(report) + "[/]")
 
 

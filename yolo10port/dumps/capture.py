@@ -61,10 +61,24 @@ class Recorder:
             self.module_types[name] = module_type
 
 
-def select_modules(root: nn.Module, depth: int | None, skip: Callable[[str], bool] = lambda _: False):
-    """(path, module) for `model.*` modules down to `depth` (None = all depths), minus the skipped paths."""
+INPUT_MARK = "@input"  # `model.10.attn@input`: what a module received, recorded with --with-inputs
+
+
+def is_input_key(key: str) -> bool:
+    return INPUT_MARK in key
+
+
+def select_modules(
+    root: nn.Module, depth: int | None, skip: Callable[[str], bool] = lambda _: False, within: str | None = None
+):
+    """(path, module) for `model.*` modules down to `depth` (None = all depths), minus the skipped paths.
+
+    `within="model.10"` keeps only that module and its descendants (for drilling into one layer).
+    """
     for path, module in root.named_modules():
         if not path.startswith("model.") or skip(path):
+            continue
+        if within is not None and path != within and not path.startswith(within + "."):
             continue
         if depth is None or module_depth(path) <= depth:
             if isinstance(module, nn.ModuleList):  # never called itself; its members are
@@ -74,14 +88,25 @@ def select_modules(root: nn.Module, depth: int | None, skip: Callable[[str], boo
 
 @contextlib.contextmanager
 def hooked(
-    root: nn.Module, recorder: Recorder, depth: int | None, skip: Callable[[str], bool] = lambda _: False
+    root: nn.Module,
+    recorder: Recorder,
+    depth: int | None,
+    skip: Callable[[str], bool] = lambda _: False,
+    with_inputs: bool = False,
+    within: str | None = None,
 ) -> Iterator[None]:
+    """Record every selected module's output (and, with `with_inputs`, its first argument) as it runs."""
     handles = []
-    for path, module in select_modules(root, depth, skip):
+    for path, module in select_modules(root, depth, skip, within):
 
         def hook(_module: nn.Module, _inputs: Any, output: Any, path: str = path) -> None:
             recorder.record(path, output, type(_module).__name__)
 
+        def pre_hook(_module: nn.Module, inputs: Any, path: str = path) -> None:
+            recorder.record(path + INPUT_MARK, inputs[0], type(_module).__name__)
+
+        if with_inputs:
+            handles.append(module.register_forward_pre_hook(pre_hook))
         handles.append(module.register_forward_hook(hook))
     try:
         yield

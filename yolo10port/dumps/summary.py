@@ -58,7 +58,10 @@ def compare_summaries(expected: dict, actual: dict, rtol: float = SUMMARY_RTOL) 
         problems.append(f"{key}: missing now")
     for key in have.keys() - want.keys():
         problems.append(f"{key}: new key")
-    for key in [k for k in want if k in have]:
+    # `detections` is listed but not compared: on a flat input (all-ones) many anchors tie exactly, and which of
+    # the tied anchors top-k keeps is not stable between runs, so box statistics move; `model.23` (every anchor's
+    # decoded box and score, before top-k) carries the head's numerics instead.
+    for key in [k for k in want if k in have and k != "detections"]:
         old, new = want[key], have[key]
         if old["shape"] != new["shape"]:
             problems.append(f"{key}: shape {old['shape']} → {new['shape']}")

@@ -6,6 +6,7 @@ The tensor bytes are appended to a scratch file beside the output; `close()` wri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from yolo10port.atomic import atomic_path
+from yolo10port.atomic import atomic_path, write_error
 
 SAFETENSORS_DTYPES = {
     torch.float64: "F64",
@@ -34,7 +35,10 @@ class StreamingSafetensorsWriter:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}.data.partial")
-        self._data = open(self._scratch, "wb")  # noqa: SIM115 - closed in close() or abort()
+        try:
+            self._data = open(self._scratch, "wb")  # noqa: SIM115 - closed in close() or abort()
+        except OSError as error:
+            raise write_error(self.path, error) from None
         self._entries: dict[str, dict] = {}
         self.order: list[str] = []
         self._offset = 0
@@ -47,7 +51,10 @@ class StreamingSafetensorsWriter:
             raise ValueError(f"duplicate tensor key {key}")
         tensor = tensor.detach().to("cpu").contiguous()
         raw = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
-        self._data.write(raw)
+        try:
+            self._data.write(raw)
+        except OSError as error:
+            raise write_error(self.path, error) from None
         self._entries[key] = {
             "dtype": SAFETENSORS_DTYPES[tensor.dtype],
             "shape": list(tensor.shape),
@@ -57,8 +64,8 @@ class StreamingSafetensorsWriter:
         self.order.append(key)
 
     def close(self, metadata: dict[str, str]) -> Path:
-        self._data.close()
         try:
+            self._data.close()
             header = {"__metadata__": dict(metadata), **self._entries}
             encoded = json.dumps(header, separators=(",", ":")).encode()
             encoded += b" " * (-len(encoded) % 8)  # keep the tensor data 8-byte aligned
@@ -66,10 +73,13 @@ class StreamingSafetensorsWriter:
                 out.write(struct.pack("<Q", len(encoded)))
                 out.write(encoded)
                 shutil.copyfileobj(data, out, 1 << 22)
+        except OSError as error:
+            raise write_error(self.path, error) from None
         finally:
             self._scratch.unlink(missing_ok=True)
         return self.path
 
     def abort(self) -> None:
-        self._data.close()
+        with contextlib.suppress(OSError):  # flushing the buffer fails again when the disk is full
+            self._data.close()
         self._scratch.unlink(missing_ok=True)

@@ -47,13 +47,13 @@ def light_class_branch(c_in: int, c_hidden: int, nc: int) -> nn.Sequential:
     )
 
 
-def make_anchors(feats: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Anchor points at cell centres, in grid units, (2, A); and each anchor's stride, (1, A)."""
+def make_anchors(feats: list[torch.Tensor], offset: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Anchor points at cell centres (offset 0.5), in grid units, (2, A); and each anchor's stride, (1, A)."""
     points, strides = [], []
     for feat, stride in zip(feats, STRIDES):
         _, _, h, w = feat.shape
-        ys = torch.arange(h, dtype=feat.dtype, device=feat.device) + 0.5
-        xs = torch.arange(w, dtype=feat.dtype, device=feat.device) + 0.5
+        ys = torch.arange(h, dtype=feat.dtype, device=feat.device) + offset
+        xs = torch.arange(w, dtype=feat.dtype, device=feat.device) + offset
         grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
         points.append(torch.stack((grid_x, grid_y), -1).view(-1, 2))
         strides.append(torch.full((h * w, 1), stride, dtype=feat.dtype, device=feat.device))
@@ -71,12 +71,13 @@ class V10Detect(nn.Module):
         self.one2one_cv2 = nn.ModuleList(box_branch(c, c_box) for c in channels)
         self.one2one_cv3 = nn.ModuleList(light_class_branch(c, c_cls, nc) for c in channels)
         self.dfl = DFL()
+        self.anchor_offset = 0.5  # cell centres; a port that uses corners (0) is off by half a stride
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         b = feats[0].shape[0]
         box_logits = torch.cat([branch(f).view(b, 4 * REG_MAX, -1) for branch, f in zip(self.one2one_cv2, feats)], -1)
         cls_logits = torch.cat([branch(f).view(b, self.nc, -1) for branch, f in zip(self.one2one_cv3, feats)], -1)
-        anchors, strides = make_anchors(feats)
+        anchors, strides = make_anchors(feats, self.anchor_offset)
         left_top, right_bottom = self.dfl(box_logits).chunk(2, 1)  # distances from the anchor, grid units
         anchors = anchors.unsqueeze(0)
         boxes = torch.cat((anchors - left_top, anchors + right_bottom), 1) * strides

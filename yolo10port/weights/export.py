@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from yolo10port import __version__
-from yolo10port.atomic import atomic_path, check_output_path, write_text_atomic
+from yolo10port.atomic import check_output_path, write_text_atomic
+from yolo10port.dumps.writer import StreamingSafetensorsWriter
 from yolo10port.errors import InputError
 from yolo10port.weights.reader import WEIGHTS_FORMAT, Weights, read_weights
 
@@ -75,8 +75,16 @@ def export_weights(model_path: str | Path, out: str | Path | None = None, dtype:
         k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch."), "sha256": tensor_sha256(v)}
         for k, v in tensors.items()
     }
-    with atomic_path(out) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+    # Our own writer, not safetensors.save_file: that one serialises the metadata map in hash order, so two
+    # exports of one checkpoint would differ in bytes. Ours keeps torch's key order and the metadata order.
+    writer = StreamingSafetensorsWriter(out)
+    try:
+        for key, tensor in tensors.items():
+            writer.add(key, tensor)
+        writer.close(metadata)
+    except BaseException:
+        writer.abort()
+        raise
     write_text_atomic(manifest_path, json.dumps(manifest, indent=1) + "\n")
     write_text_atomic(modules_path, module_tree_text(weights))
     return ExportResult(weights, out, manifest_path, modules_path, len(tensors), nonfinite)

@@ -228,6 +228,10 @@ def _read_safetensors(path: Path) -> Weights:
     kind = meta.get("format")
     if kind == DUMP_FORMAT:
         raise InputError(path, "is a yolo10port dump, not a weights file (give the .pt or the exported weights)")
+    if kind is None:
+        raise InputError(
+            path, f"safetensors file without a 'format' metadata entry; weights exports have format={WEIGHTS_FORMAT}"
+        )
     if kind != WEIGHTS_FORMAT:
         raise InputError(path, f"safetensors metadata format is {kind!r}, expected {WEIGHTS_FORMAT!r}")
     try:

@@ -1,0 +1,226 @@
+"""`yolo10port bench`: forward latency of ultralytics vs the clean model, the `check` breakdown, dump/diff memory.
+
+Everything runs in this one process except what must be measured alone: import time and peak RSS are taken from
+fresh child processes, each reporting its own high-water mark.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+
+@dataclass
+class LatencyRow:
+    scale: str
+    ultralytics_fused_ms: float
+    clean_unfused_ms: float
+    clean_fused_ms: float
+    compile_s: float | None = None
+    clean_compiled_ms: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        """clean fused ÷ ultralytics fused: below 1 means the clean model is faster."""
+        return self.clean_fused_ms / self.ultralytics_fused_ms
+
+
+@dataclass
+class MemoryFigures:
+    scale: str
+    dump_depth_all_peak_rss_mb: float
+    dump_keys: int
+    dump_size_mb: float
+    diff_peak_rss_mb: float
+    baseline_rss_mb: float  # a fresh interpreter that imported torch and ultralytics and did nothing
+    weights_mb: float  # the model's float32 parameters and buffers
+    largest_output_mb: float
+
+
+@dataclass
+class BenchResult:
+    machine: dict
+    imgsz: int
+    repeat: int
+    latency: list[LatencyRow] = field(default_factory=list)
+    check_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+    memory: MemoryFigures | None = None
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for row, latency in zip(data["latency"], self.latency):
+            row["ratio"] = latency.ratio
+        return json.dumps(data, indent=1) + "\n"
+
+
+def machine_description() -> dict:
+    return {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def interleaved_latency_ms(forwards: dict[str, Callable[[], object]], repeat: int, warmup: int = 2) -> dict:
+    """Median latency of each forward, timed in rounds (one run of each per round) so that a noisy neighbour or
+    a clock change hits all of them alike instead of whichever happened to run then."""
+    times: dict[str, list[float]] = {name: [] for name in forwards}
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for forward in forwards.values():
+                forward()
+        for _ in range(repeat):
+            for name, forward in forwards.items():
+                start = time.perf_counter()
+                forward()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) * 1000 for name, values in times.items()}
+
+
+def fixture_path(scale: str, folder: Path) -> Path:
+    from yolo10port.reference.fixture import build_fixture
+
+    path = folder / f"yolov10{scale}-fixture.pt"
+    if not path.exists():
+        build_fixture(scale, path)
+    return path
+
+
+def bench_latency(scale: str, fixtures: Path, imgsz: int, repeat: int, compile: bool = False) -> LatencyRow:
+    from yolo10port.reference.network import reference_network
+    from yolo10port.runner import load_clean_model
+    from yolo10port.weights.reader import read_weights
+
+    path = fixture_path(scale, fixtures)
+    x = torch.ones(1, 3, imgsz, imgsz)
+    reference = reference_network(read_weights(path), fuse=True)  # one-to-one head pinned, as `dump --fuse`
+    unfused, _ = load_clean_model(path)
+    fused, _ = load_clean_model(path, fuse=True)
+    ms = interleaved_latency_ms(
+        {"ultralytics": lambda: reference(x), "unfused": lambda: unfused(x), "fused": lambda: fused(x)}, repeat
+    )
+    row = LatencyRow(scale, ms["ultralytics"], ms["unfused"], ms["fused"])
+    if compile:
+        compiled = torch.compile(fused)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            compiled(x)
+        row.compile_s = time.perf_counter() - start
+        row.clean_compiled_ms = interleaved_latency_ms({"compiled": lambda: compiled(x)}, repeat)["compiled"]
+    return row
+
+
+def bench_check(scale: str, fixtures: Path) -> dict[str, float]:
+    """Wall-time breakdown of `check`: imports (in a fresh interpreter), then each step of run_check."""
+    from yolo10port.check import run_check
+
+    code = "import time; t = time.perf_counter(); import yolo10port.check; print(time.perf_counter() - t)"
+    imports = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    result = run_check(fixture_path(scale, fixtures))
+    return {"imports": imports, **result.seconds}
+
+
+# Run in the child: its own high-water mark (VmHWM, this process's memory only). ru_maxrss from wait4 would not do:
+# Linux carries the parent's peak across fork+exec, so every child of a 1 GB bench process "peaks" at 1 GB.
+_HWM_RUNNER = """
+import atexit, runpy, sys
+out = sys.argv[1]
+def report():
+    status = open('/proc/self/status').read()
+    open(out, 'w').write(status.split('VmHWM:')[1].split()[0])
+atexit.register(report)
+target = sys.argv[2]
+sys.argv = sys.argv[2:]
+if target == '-m':
+    sys.argv = sys.argv[1:]
+    runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
+else:
+    exec(target)
+"""
+
+
+def peak_rss_mb(args: list[str]) -> float:
+    """Peak resident memory (MB) of `python -m module …` or `python -c code` run alone in a child (Linux)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".hwm") as hwm:
+        command = [sys.executable, "-c", _HWM_RUNNER, hwm.name, *args]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode not in (0, 1):
+            raise RuntimeError(f"{' '.join(args)} exited {result.returncode}: {result.stderr.strip()[-500:]}")
+        return int(hwm.read()) / 1024
+
+
+def bench_memory(scale: str, fixtures: Path) -> MemoryFigures:
+    from yolo10port.dumps.reader import DumpReader
+    from yolo10port.runner import load_clean_model
+
+    path = fixture_path(scale, fixtures)
+    cli = ["-m", "yolo10port.cli"]
+    model, _ = load_clean_model(path)
+    weights_mb = sum(t.numel() * 4 for t in [*model.parameters(), *model.buffers()]) / 2**20
+    del model
+    with tempfile.TemporaryDirectory(prefix="yolo10port-bench-", dir=fixtures) as scratch:
+        a, b = Path(scratch) / "a.safetensors", Path(scratch) / "b.safetensors"
+        dump_rss = peak_rss_mb([*cli, "dump", str(path), "--depth", "all", "-o", str(a)])
+        peak_rss_mb([*cli, "dump", str(path), "--depth", "all", "-o", str(b)])
+        diff_rss = peak_rss_mb([*cli, "diff", str(a), str(b), "--format", "json", "-o", str(Path(scratch) / "r.json")])
+        with DumpReader(a) as reader:
+            sizes = [reader.nbytes(key) for key in reader.keys()]
+        baseline = peak_rss_mb(["import torch, ultralytics"])
+        return MemoryFigures(
+            scale=scale,
+            dump_depth_all_peak_rss_mb=dump_rss,
+            dump_keys=len(sizes),
+            dump_size_mb=a.stat().st_size / 2**20,
+            diff_peak_rss_mb=diff_rss,
+            baseline_rss_mb=baseline,
+            weights_mb=weights_mb,
+            largest_output_mb=max(sizes) / 2**20,
+        )
+
+
+def run_bench(
+    scales: list[str],
+    imgsz: int = 640,
+    repeat: int = 7,
+    fixtures: Path = Path("build/fixtures"),
+    check_scales: list[str] = (),
+    memory_scale: str | None = None,
+    compile: bool = False,
+    progress: Callable[[str], None] = lambda _step: None,
+) -> BenchResult:
+    fixtures.mkdir(parents=True, exist_ok=True)
+    result = BenchResult(machine_description(), imgsz, repeat)
+    for scale in scales:
+        progress(f"YOLOv10-{scale}: latency")
+        result.latency.append(bench_latency(scale, fixtures, imgsz, repeat, compile))
+    for scale in check_scales:
+        progress(f"YOLOv10-{scale}: check breakdown")
+        result.check_seconds[scale] = bench_check(scale, fixtures)
+    if memory_scale:
+        progress(f"YOLOv10-{memory_scale}: dump --depth all and diff, peak RSS")
+        result.memory = bench_memory(memory_scale, fixtures)
+    return result

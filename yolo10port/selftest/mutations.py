@@ -1,0 +1,145 @@
+"""Real porting bugs, planted in a loaded clean model: what `selftest` proves the checker catches.
+
+Each mutation changes a model instance in place (a module swapped, an attribute changed, one instance's forward
+replaced); the model's code is untouched, and module paths stay the same so the dumps still align.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from yolo10port.model import YOLOv10
+from yolo10port.model.blocks import SPPF, Attention, RepVGGDW
+from yolo10port.model.head import V10Detect
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    bug: str  # what a porter would have got wrong
+    plant: Callable[[YOLOv10, dict[str, torch.Tensor]], None]  # (model, the checkpoint's state dict)
+
+
+def _wrap_forward(module: nn.Module, wrap: Callable[[Callable, object], object]) -> None:
+    original = module.forward
+    module.forward = types.MethodType(lambda self, x: wrap(original, x), module)
+
+
+def rgb_bgr(model, _):
+    _wrap_forward(model.model[0], lambda forward, x: forward(x.flip(1)))
+
+
+def hw_transpose(model, _):
+    _wrap_forward(model.model[0], lambda forward, x: forward(x.transpose(2, 3)))
+
+
+def batchnorm_eps(model, _):
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.eps = 1e-5
+
+
+class ZeroPaddedMaxPool(nn.Module):
+    """Candle's yolo-v8 SPPF: pad with zeros, then pool — differs wherever a window reaches a negative border."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return nn.functional.max_pool2d(nn.functional.pad(x, [self.k // 2] * 4, value=0.0), self.k, 1)
+
+
+def sppf_zero_padding(model, _):
+    for module in model.modules():
+        if isinstance(module, SPPF):
+            module.m = ZeroPaddedMaxPool(module.m.kernel_size)
+
+
+def silu_as_relu(model, _):
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.SiLU):
+                setattr(parent, name, nn.ReLU())
+
+
+def _qkv_split_across_heads(self, x):
+    B, C, H, W = x.shape
+    # The bug: q, k, v taken as three contiguous blocks of channels, then cut into heads.
+    q, k, v = self.qkv(x).split([self.key_dim * self.num_heads] * 2 + [C], dim=1)
+    q = q.reshape(B, self.num_heads, self.key_dim, H * W)
+    k = k.reshape(B, self.num_heads, self.key_dim, H * W)
+    v = v.reshape(B, self.num_heads, self.head_dim, H * W)
+    weights = ((q * self.scale).transpose(-2, -1) @ k).softmax(dim=-1)
+    out = (v @ weights.transpose(-2, -1)).view(B, C, H, W)
+    return self.proj(out + self.pe(v.reshape(B, C, H, W)))
+
+
+def qkv_across_heads(model, _):
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.forward = types.MethodType(_qkv_split_across_heads, module)
+
+
+def attention_scale_omitted(model, _):
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.scale = 1.0
+
+
+def repvggdw_without_3x3(model, _):
+    for module in model.modules():
+        if isinstance(module, RepVGGDW):
+            del module.conv1
+
+
+def dfl_bins_off_by_one(model, _):
+    head = model.model[23]
+    head.dfl.conv.weight.data += 1.0  # expectation over bins 1…16 instead of 0…15
+
+
+def one_to_many_head(model, state_dict):
+    # The checkpoint carries both heads; a port that loads cv2/cv3 (one-to-many) instead of one2one_cv2/cv3.
+    head = model.model[23]
+    prefix = "model.23."
+    for key, tensor in head.state_dict().items():
+        source = prefix + key.replace("one2one_", "")
+        if key.startswith("one2one_") and source in state_dict:
+            tensor.copy_(state_dict[source].to(tensor.dtype))
+
+
+def anchors_at_corners(model, _):
+    model.model[23].anchor_offset = 0.0
+
+
+def boxes_as_xywh(model, _):
+    def to_xywh(forward, feats):
+        decoded = forward(feats)
+        (x1, y1, x2, y2), rest = decoded[:, :4].unbind(1), decoded[:, 4:]
+        centre_size = torch.stack(((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1), 1)
+        return torch.cat((centre_size, rest), 1)
+
+    head = model.model[23]
+    assert isinstance(head, V10Detect)
+    _wrap_forward(head, to_xywh)
+
+
+MUTATIONS: list[Mutation] = [
+    Mutation("rgb-bgr", "input channels in BGR order (OpenCV's) instead of RGB", rgb_bgr),
+    Mutation("hw-transpose", "image read as W×H instead of H×W", hw_transpose),
+    Mutation("bn-eps-1e-5", "BatchNorm eps 1e-5 (PyTorch's default) instead of ultralytics' 1e-3", batchnorm_eps),
+    Mutation("sppf-zero-pad", "SPPF max-pool padded with zeros instead of −inf", sppf_zero_padding),
+    Mutation("silu-relu", "SiLU replaced by ReLU", silu_as_relu),
+    Mutation("qkv-across-heads", "q/k/v split across all heads instead of within each head", qkv_across_heads),
+    Mutation("attn-no-scale", "attention scale 1/√key_dim omitted", attention_scale_omitted),
+    Mutation("repvggdw-no-3x3", "RepVGGDW's parallel 3×3 branch dropped", repvggdw_without_3x3),
+    Mutation("dfl-off-by-one", "DFL bins 1…16 instead of 0…15", dfl_bins_off_by_one),
+    Mutation("one-to-many-head", "one-to-many head weights loaded into the one-to-one head", one_to_many_head),
+    Mutation("anchor-offset-0", "anchors at cell corners (offset 0), not centres (0.5)", anchors_at_corners),
+    Mutation("boxes-xywh", "decoded boxes left as xywh instead of xyxy", boxes_as_xywh),
+]
