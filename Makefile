@@ -28,8 +28,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check yolo10port tests
-	$(BIN)/ruff format --check yolo10port tests
+	$(BIN)/ruff check yolo10port tests detector
+	$(BIN)/ruff format --check yolo10port tests detector
 
 format: $(STAMP)
 	$(BIN)/ruff format yolo10port tests

@@ -44,6 +44,8 @@ class MemoryFigures:
     dump_size_mb: float
     diff_peak_rss_mb: float
     baseline_rss_mb: float  # a fresh interpreter that imported torch and ultralytics and did nothing
+    forward_rss_mb: float  # the same, plus building the reference network and one plain forward (no hooks)
+    dump_depth_1_peak_rss_mb: float
     weights_mb: float  # the model's float32 parameters and buffers
     largest_output_mb: float
 
@@ -173,6 +175,18 @@ def peak_rss_mb(args: list[str]) -> float:
         return int(hwm.read()) / 1024
 
 
+_FORWARD_ONLY = """
+import torch
+from yolo10port.reference.network import reference_network
+from yolo10port.weights.reader import read_weights
+weights = read_weights({path!r})
+model = reference_network(weights)
+weights.state_dict = {{}}
+with torch.inference_mode():
+    model(torch.ones(1, 3, 640, 640))
+"""
+
+
 def bench_memory(scale: str, fixtures: Path) -> MemoryFigures:
     from yolo10port.dumps.reader import DumpReader
     from yolo10port.runner import load_clean_model
@@ -190,6 +204,8 @@ def bench_memory(scale: str, fixtures: Path) -> MemoryFigures:
         with DumpReader(a) as reader:
             sizes = [reader.nbytes(key) for key in reader.keys()]
         baseline = peak_rss_mb(["import torch, ultralytics"])
+        forward = peak_rss_mb([_FORWARD_ONLY.format(path=str(path))])
+        depth_1 = peak_rss_mb([*cli, "dump", str(path), "-o", str(Path(scratch) / "d1.safetensors")])
         return MemoryFigures(
             scale=scale,
             dump_depth_all_peak_rss_mb=dump_rss,
@@ -197,6 +213,8 @@ def bench_memory(scale: str, fixtures: Path) -> MemoryFigures:
             dump_size_mb=a.stat().st_size / 2**20,
             diff_peak_rss_mb=diff_rss,
             baseline_rss_mb=baseline,
+            forward_rss_mb=forward,
+            dump_depth_1_peak_rss_mb=depth_1,
             weights_mb=weights_mb,
             largest_output_mb=max(sizes) / 2**20,
         )

@@ -153,6 +153,9 @@ def dump(
     fuse: Annotated[bool, typer.Option("--fuse/--no-fuse", help="fuse Conv+BN first")] = False,
     out: Annotated[Path | None, typer.Option("-o", "--out")] = None,
     summary: Annotated[Path | None, typer.Option(help="also write per-layer statistics as JSON")] = None,
+    with_inputs: Annotated[
+        bool, typer.Option("--with-inputs", help="also record each module's input as <path>@input")
+    ] = False,
 ):
     """Dump per-layer outputs of the real ultralytics network (one-to-one head pinned).
 
@@ -168,7 +171,9 @@ def dump(
     check_output_path(out, model)
     depth_value = parse_depth(depth)
     with out_console.status("running ultralytics with forward hooks…"):
-        path = dump_reference(_existing(model), out, input, imgsz, batch, depth_value, dtype, fuse, summary)
+        path = dump_reference(
+            _existing(model), out, input, imgsz, batch, depth_value, dtype, fuse, summary, with_inputs=with_inputs
+        )
     out_console.print(f"reference dump → {path}" + (f"\nsummary → {summary}" if summary else ""))
 
 
@@ -238,6 +243,7 @@ def diff(
     drill: Annotated[
         bool, typer.Option("--drill", help="list the submodules of the first failing layer (dumps at --depth all)")
     ] = False,
+    plot: Annotated[Path | None, typer.Option(help="also draw the per-layer errors (log scale) to this PNG")] = None,
 ):
     """Per-layer error table of two dumps; exit 1 on a tolerance breach.
 
@@ -246,8 +252,9 @@ def diff(
     from yolo10port.atomic import check_output_path
     from yolo10port.compare import diff_dumps, load_tolerances
 
-    if out:
-        check_output_path(out, reference, candidate)
+    for output in (out, plot):
+        if output:
+            check_output_path(output, reference, candidate)
     tol = load_tolerances(tolerances, atol, rtol)
     report = diff_dumps(reference, candidate, layer, tol, force)
     if drill and not report.passed:
@@ -260,6 +267,10 @@ def diff(
                 "with --depth all to drill down"
             )
     _emit(report, format, out)
+    if plot:
+        from yolo10port.pictures import plot_errors
+
+        err_console.print(f"error plot → {plot_errors(report, plot)}")
     raise typer.Exit(EXIT_PASS if report.passed else EXIT_BREACH)
 
 
@@ -281,6 +292,9 @@ def check(
     dtype: Annotated[str, typer.Option(help="the clean model's dtype: float32 | float64 | float16 | bfloat16")] = (
         "float32"
     ),
+    e2e: Annotated[
+        bool, typer.Option("--e2e", help="also match final boxes against ultralytics' predictor (image input)")
+    ] = False,
 ):
     """The whole porting check: export, reference dump, clean run, diff, table, exit code.
 
@@ -323,6 +337,9 @@ def check(
             dtype=dtype,
         )
     _emit(result.report, format, out)
+    e2e_failed = False
+    if e2e:
+        e2e_failed = _end_to_end(model, input, imgsz)
     if input == "ones":
         err_console.print(
             "[yellow]note:[/] the all-ones input has identical colour channels and a flat image; "
@@ -330,7 +347,65 @@ def check(
         )
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     out_console.print(f"[dim]{timing}[/]")
-    raise typer.Exit(EXIT_PASS if result.report.passed else EXIT_BREACH)
+    raise typer.Exit(EXIT_PASS if result.report.passed and not e2e_failed else EXIT_BREACH)
+
+
+def _end_to_end(model: Path, image: str, imgsz: int) -> bool:
+    """Print the end-to-end match against ultralytics' predictor; True when it failed."""
+    from yolo10port.e2e import run_e2e
+
+    if not Path(image).is_file():
+        raise InputError("--e2e", f"needs an image file as --input, not {image!r}")
+    with out_console.status("end to end: ultralytics' predictor and the clean model on the image…"):
+        result = run_e2e(model, image, imgsz)
+    m = result.match
+    verdict = "[green]PASS[/]" if m.passed else f"[red]FAIL[/] {m.reason}"
+    out_console.print(
+        f"end to end on {image} (original-image pixels, clean model fused): {m.matched}/{m.total} boxes matched"
+        + (f" (+{m.at_cut} at the top-k cut)" if m.at_cut else "")
+        + f", worst IoU {m.worst_iou:.6f}, worst Δscore {m.worst_score_diff:.1e}; preprocessed input "
+        + ("identical" if result.input_identical else "[red]DIFFERS[/]")
+        + f" — {verdict}",
+        highlight=False,
+    )
+    return not (m.passed and result.input_identical)
+
+
+@app.command()
+@command
+def detect(
+    weights: Annotated[Path, typer.Argument(help=".pt checkpoint or .safetensors export")],
+    image: Annotated[Path, typer.Argument(help="an image file")],
+    conf: Annotated[float, typer.Option(help="keep boxes scoring above this")] = 0.25,
+    imgsz: Imgsz = 640,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="default: IMAGE stem + .detections.png")] = None,
+):
+    """Detect with the clean model (fused) and draw the boxes, class names and scores on the image.
+
+    [b]Example:[/] yolo10port detect detector/yolov10n-shapes.pt detector/demo.png -o demo-detections.png
+    """
+    from rich.table import Table
+
+    from yolo10port.atomic import check_output_path
+    from yolo10port.dumps.inputs import check_imgsz, read_image
+    from yolo10port.pictures import draw_detections, write_image
+    from yolo10port.predict import predict
+    from yolo10port.runner import load_clean_model
+
+    check_imgsz(imgsz)
+    if not 0.0 <= conf < 1.0:
+        raise InputError("--conf", f"{conf} is not in [0, 1)")
+    out = out or image.with_name(f"{image.stem}.detections.png")
+    check_output_path(out, weights, image)
+    model, _ = load_clean_model(_existing(weights), fuse=True)
+    array = read_image(_existing(image))
+    detections = predict(model, array, imgsz, conf)
+    write_image(out, draw_detections(array, detections))
+    table = Table("class", "score", "x1", "y1", "x2", "y2", title=f"{len(detections)} detections above {conf}")
+    for det in detections:
+        table.add_row(det.name, f"{det.score:.3f}", *(f"{v:.1f}" for v in det.box))
+    out_console.print(table)
+    out_console.print(f"drawn → {out}")
 
 
 @app.command()
@@ -464,10 +539,11 @@ def _render_bench(result) -> None:
     mem = result.memory
     if mem:
         out_console.print(
-            f"dump --depth all, YOLOv10-{mem.scale}: {mem.dump_keys} keys, {mem.dump_size_mb:.0f} MB on disk, "
-            f"peak RSS {mem.dump_depth_all_peak_rss_mb:.0f} MB; diff of two such dumps: peak RSS "
-            f"{mem.diff_peak_rss_mb:.0f} MB; a bare torch+ultralytics interpreter: {mem.baseline_rss_mb:.0f} MB; "
-            f"weights {mem.weights_mb:.0f} MB, largest output {mem.largest_output_mb:.0f} MB",
+            f"YOLOv10-{mem.scale} peak RSS: bare torch+ultralytics interpreter {mem.baseline_rss_mb:.0f} MB; one "
+            f"plain forward {mem.forward_rss_mb:.0f} MB; dump --depth 1 {mem.dump_depth_1_peak_rss_mb:.0f} MB; "
+            f"dump --depth all ({mem.dump_keys} keys, {mem.dump_size_mb:.0f} MB on disk) "
+            f"{mem.dump_depth_all_peak_rss_mb:.0f} MB; diff of two such dumps {mem.diff_peak_rss_mb:.0f} MB. "
+            f"Weights {mem.weights_mb:.0f} MB (float32), largest output {mem.largest_output_mb:.0f} MB.",
             highlight=False,
         )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from yolo10port.dumps.capture import Recorder, hooked
-from yolo10port.model import YOLOv10, load_state_dict
+from yolo10port.model.loading import model_from_weights
 from yolo10port.weights.reader import Weights, read_weights
 
 
@@ -29,8 +29,7 @@ class Inspection:
 
 def inspect_weights(path: str | Path, imgsz: int = 640) -> Inspection:
     weights = read_weights(path)
-    model = YOLOv10(weights.scale, weights.nc)
-    load_state_dict(model, weights.state_dict)
+    model = model_from_weights(weights)
     shapes: dict[str, list[int]] = {}
     recorder = Recorder(lambda key, tensor: shapes.setdefault(key.split("/")[0], list(tensor.shape)))
     with hooked(model, recorder, depth=1), torch.inference_mode():

@@ -22,15 +22,13 @@ CLEAN_DTYPES = {**DTYPES, "float16": torch.float16, "bfloat16": torch.bfloat16}
 def load_clean_model(
     weights_path: str | Path, fuse: bool = False, scale: str | None = None, nc: int | None = None
 ) -> tuple[YOLOv10, object]:
-    from yolo10port.model.loading import load_state_dict
+    from yolo10port.model.loading import model_from_weights
 
     weights = read_weights(weights_path)
-    model = YOLOv10(scale or weights.scale, weights.nc if nc is None else nc)
     try:
-        model.load_report = load_state_dict(model, weights.state_dict)
+        model = model_from_weights(weights, scale, nc)
     except LoadError as error:
         raise InputError(weights_path, str(error)) from None
-    model.names = weights.names
     if fuse:
         model.fuse()
     return model.eval(), weights

@@ -69,12 +69,22 @@ def letterbox(image_bgr: np.ndarray, imgsz: int, auto: bool = True) -> tuple[np.
     return padded, params
 
 
-def image_tensor(path: Path, imgsz: int, batch: int, auto: bool = True) -> tuple[torch.Tensor, dict]:
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as OpenCV reads it (H, W, 3) BGR uint8, as ultralytics' predictor does."""
     import cv2
 
     image = cv2.imread(str(path))
     if image is None:
         raise InputError(path, "cannot be read as an image")
+    return image
+
+
+def image_tensor(path: Path, imgsz: int, batch: int, auto: bool = True) -> tuple[torch.Tensor, dict]:
+    return array_tensor(read_image(path), imgsz, batch, auto)
+
+
+def array_tensor(image: np.ndarray, imgsz: int, batch: int = 1, auto: bool = True) -> tuple[torch.Tensor, dict]:
+    """(H, W, 3) BGR uint8 → letterboxed (B, 3, h, w) RGB float32 in [0, 1], and the letterbox parameters."""
     padded, params = letterbox(image, imgsz, auto)
     chw = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1).flip(0)  # HWC BGR → CHW RGB
     tensor = chw.float().div(255).unsqueeze(0).repeat(batch, 1, 1, 1)

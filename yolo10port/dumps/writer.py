@@ -50,7 +50,8 @@ class StreamingSafetensorsWriter:
         if key in self._entries:
             raise ValueError(f"duplicate tensor key {key}")
         tensor = tensor.detach().to("cpu").contiguous()
-        raw = tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+        # A view of the tensor's own bytes: written without the copy that .tobytes() would make.
+        raw = tensor.reshape(-1).view(torch.uint8).numpy() if tensor.numel() else b""
         try:
             self._data.write(raw)
         except OSError as error:

@@ -62,7 +62,11 @@ def load_state_dict(model: YOLOv10, state_dict: Mapping[str, torch.Tensor]) -> L
 def load_file(path: str | Path, scale: str | None = None, nc: int | None = None) -> YOLOv10:
     from yolo10port.weights.reader import read_weights
 
-    weights = read_weights(path)
+    return model_from_weights(read_weights(path), scale, nc)
+
+
+def model_from_weights(weights, scale: str | None = None, nc: int | None = None) -> YOLOv10:
+    """A YOLOv10 built for `weights` (a weights.reader.Weights; its scale and nc unless given) and loaded strictly."""
     model = YOLOv10(scale or weights.scale, nc if nc is not None else weights.nc)
     model.load_report = load_state_dict(model, weights.state_dict)
     model.names = weights.names

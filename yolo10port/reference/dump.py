@@ -42,6 +42,7 @@ def dump_reference(
     torch_dtype = DTYPES[dtype]
     model_input = make_input(input_spec, imgsz, batch, torch_dtype)
     model = reference_network(weights, fuse=fuse, dtype=torch_dtype)
+    weights.state_dict = {}  # loaded into the network: the checkpoint's copy need not stay in memory
     unshare_modules(model)
     head = model.model[-1]
     head.max_det = max_det

@@ -126,7 +126,7 @@ def _read_torch_zip(path: Path) -> Weights:
     _check_is_yolov10(path, model, state_dict)
     attrs = model.state
     arch = attrs.get("yaml") if isinstance(attrs.get("yaml"), dict) else None
-    scale = _scale_of(path, arch, state_dict)
+    scale = _scale_of(path, state_dict)
     stride = attrs.get("stride")
     float_dtypes = {str(t.dtype).removeprefix("torch.") for t in state_dict.values() if t.is_floating_point()}
     version = payload.get("version")
@@ -196,7 +196,7 @@ def _check_is_yolov10(path: Path, model: StandIn, state_dict: dict[str, torch.Te
         raise InputError(path, "YOLOv10 head without its one-to-one branch (one2one_cv2); cannot run NMS-free")
 
 
-def _scale_of(path: Path, arch: dict | None, state_dict: dict[str, torch.Tensor]) -> str:
+def _scale_of(path: Path, state_dict: dict[str, torch.Tensor]) -> str:
     from_shapes = scale_from_shapes(state_dict)
     if from_shapes is None:
         raise InputError(path, "tensor shapes match none of the YOLOv10 scales n/s/m/b/l/x")

@@ -1,0 +1,67 @@
+"""Image in, boxes on the original image out: the clean model as a detector.
+
+Preprocessing is ultralytics' predictor's (letterbox to the minimal stride-32 rectangle, pad 114, BGR→RGB, /255);
+boxes are mapped back to the original image and clipped with the same arithmetic as ultralytics' `scale_boxes`,
+so that the whole path can be proven equal to `YOLO(...).predict` (check --e2e).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from yolo10port.dumps.inputs import array_tensor, check_imgsz, read_image
+from yolo10port.model import YOLOv10
+
+
+@dataclass(frozen=True)
+class Detection:
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in original-image pixels
+    score: float
+    class_id: int
+    name: str
+
+
+def scale_boxes(boxes: torch.Tensor, input_hw: tuple[int, int], original_hw: tuple[int, int]) -> torch.Tensor:
+    """xyxy boxes in letterboxed-input pixels → original-image pixels, clipped (in place, float32 like ultralytics).
+
+    The gain and padding are recomputed from the two shapes, as ultralytics does, not taken from the letterbox.
+    """
+    gain = min(input_hw[0] / original_hw[0], input_hw[1] / original_hw[1])
+    new_h, new_w = (max(round(side * gain), 1) for side in original_hw)  # the letterbox rounds each side
+    gain_y, gain_x = new_h / original_hw[0], new_w / original_hw[1]
+    pad_x, pad_y = round((input_hw[1] - new_w) / 2 - 0.1), round((input_hw[0] - new_h) / 2 - 0.1)
+    boxes[..., [0, 2]] -= pad_x
+    boxes[..., [1, 3]] -= pad_y
+    boxes[..., [0, 2]] /= gain_x
+    boxes[..., [1, 3]] /= gain_y
+    boxes[..., [0, 2]] = boxes[..., [0, 2]].clamp(0, original_hw[1])
+    boxes[..., [1, 3]] = boxes[..., [1, 3]].clamp(0, original_hw[0])
+    return boxes
+
+
+@torch.inference_mode()
+def predict_rows(model: YOLOv10, image: np.ndarray, imgsz: int = 640, conf: float = 0.25) -> torch.Tensor:
+    """(N, 6) rows x1, y1, x2, y2, score, class on the original image; scores > conf, best first."""
+    check_imgsz(imgsz)
+    tensor, _ = array_tensor(image, imgsz)
+    dtype = next(model.parameters()).dtype
+    rows = model(tensor.to(dtype))[0].float()
+    rows = rows[rows[:, 4] > conf]  # ultralytics' end-to-end filter: strictly above conf
+    rows[:, :4] = scale_boxes(rows[:, :4].clone(), tuple(tensor.shape[2:]), image.shape[:2])
+    return rows
+
+
+def predict(model: YOLOv10, image: str | Path | np.ndarray, imgsz: int = 640, conf: float = 0.25) -> list[Detection]:
+    """Detect on one image (a path, or an (H, W, 3) BGR uint8 array as OpenCV gives)."""
+    array = read_image(image) if isinstance(image, (str, Path)) else image
+    names = getattr(model, "names", None) or {}
+    return [
+        Detection(
+            tuple(float(v) for v in row[:4]), float(row[4]), int(row[5]), names.get(int(row[5]), str(int(row[5])))
+        )
+        for row in predict_rows(model, array, imgsz, conf)
+    ]
