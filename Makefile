@@ -23,6 +23,7 @@ $(FIXTURES)/yolov10s.pt: $(STAMP)
 demo: $(FIXTURES)/yolov10s.pt
 	$(BIN)/yolo10port inspect $(FIXTURES)/yolov10s.pt
 	$(BIN)/yolo10port check $(FIXTURES)/yolov10s.pt --workdir build/demo
+	$(BIN)/yolo10port detect detector/yolov10n-shapes.pt detector/demo.png --imgsz 256 -o build/demo/demo-detections.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -12,6 +12,7 @@ from tests.conftest import ROOT, run_cli
 from yolo10port.dumps.inputs import make_input, read_image
 from yolo10port.e2e import run_e2e
 from yolo10port.predict import predict, scale_boxes
+from yolo10port.reference.network import keep_torch_threads
 from yolo10port.reference.predict import ultralytics_predict
 from yolo10port.runner import load_clean_model
 from yolo10port.selftest.run import bundled_image
@@ -117,7 +118,8 @@ def test_trained_detector_reaches_its_recorded_map(tmp_path):
 
     record = json.loads(DETECTOR.with_suffix(".json").read_text())
     data = make_dataset(tmp_path / "shapes", train=0, val=record["val_images"], imgsz=record["imgsz"])
-    metrics = YOLO(str(DETECTOR)).val(data=str(data), imgsz=record["imgsz"], plots=False, verbose=False, nms=False)
+    with keep_torch_threads():  # ultralytics' validator would leave torch single-threaded for later tests
+        metrics = YOLO(str(DETECTOR)).val(data=str(data), imgsz=record["imgsz"], plots=False, verbose=False, nms=False)
     assert float(metrics.box.map50) >= 0.8
     assert abs(float(metrics.box.map50) - record["map50"]) < 0.02
 

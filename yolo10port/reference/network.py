@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics must never try the network from here
@@ -10,6 +11,18 @@ import torch  # noqa: E402
 
 from yolo10port.errors import InputError  # noqa: E402
 from yolo10port.weights.reader import Weights  # noqa: E402
+
+
+@contextlib.contextmanager
+def keep_torch_threads():
+    """Undo ultralytics' global side effect: its select_device() sets torch's thread count to cpu_count − 1 (one
+    thread on a 2-core machine), which slows everything after it and changes the bits of multi-threaded reductions
+    (a fixture built afterwards differed from one built before in 125 of 595 tensors)."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def ultralytics_version() -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from yolo10port.reference.network import reference_network
+from yolo10port.reference.network import keep_torch_threads, reference_network
 from yolo10port.weights.reader import read_weights
 
 
@@ -27,6 +27,11 @@ def ultralytics_predict(
 
     `one_to_one=False` shows what ultralytics 8.4 gives by default: the one-to-many head, then NMS.
     """
+    with keep_torch_threads():
+        return _predict(model_path, image, imgsz, conf, max_det, one_to_one)
+
+
+def _predict(model_path, image, imgsz, conf, max_det, one_to_one) -> tuple[torch.Tensor, torch.Tensor]:
     from ultralytics.models.yolo.detect import DetectionPredictor
 
     network = reference_network(read_weights(model_path))
