@@ -45,7 +45,9 @@ def train(data_root: Path, epochs: int, imgsz: int, train_images: int, val_image
     best = Path(model.trainer.best)
     shutil.copyfile(best, out)
     # nms=False: measure the NMS-free one-to-one head, the one YOLOv10 deploys (ultralytics 8.4 defaults to NMS).
-    metrics = YOLO(str(out)).val(data=str(data), imgsz=imgsz, split="val", plots=False, verbose=False, nms=False)
+    metrics = YOLO(str(out)).val(
+        data=str(data), imgsz=imgsz, split="val", plots=False, verbose=False, nms=False, project=str(data_root.parent)
+    )
     record = {
         "epochs": epochs,
         "imgsz": imgsz,

@@ -119,7 +119,9 @@ def test_trained_detector_reaches_its_recorded_map(tmp_path):
     record = json.loads(DETECTOR.with_suffix(".json").read_text())
     data = make_dataset(tmp_path / "shapes", train=0, val=record["val_images"], imgsz=record["imgsz"])
     with keep_torch_threads():  # ultralytics' validator would leave torch single-threaded for later tests
-        metrics = YOLO(str(DETECTOR)).val(data=str(data), imgsz=record["imgsz"], plots=False, verbose=False, nms=False)
+        metrics = YOLO(str(DETECTOR)).val(
+            data=str(data), imgsz=record["imgsz"], plots=False, verbose=False, nms=False, project=str(tmp_path)
+        )
     assert float(metrics.box.map50) >= 0.8
     assert abs(float(metrics.box.map50) - record["map50"]) < 0.02
 
