@@ -51,11 +51,13 @@ def test_fused_fixture_exports_with_one_to_one_head_only(make_fixture, tmp_path)
     assert read_weights(result.out).fused
 
 
-def test_fixture_is_deterministic(make_fixture, tmp_path):
-    from yolo10port.reference.fixture import build_fixture
-
-    again = build_fixture("n", tmp_path / "again.pt")
-    first, second = read_weights(make_fixture("n")).state_dict, read_weights(again).state_dict
+def test_fixture_is_deterministic(tmp_path):
+    """Same arguments, two runs of the command (fresh interpreters, as users run it) → identical tensors."""
+    paths = [tmp_path / "first.pt", tmp_path / "second.pt"]
+    for path in paths:
+        result = run_cli("fixture", "--scale", "n", "-o", path)
+        assert result.returncode == 0, result.stderr
+    first, second = (read_weights(path).state_dict for path in paths)
     assert first.keys() == second.keys()
     differing = {
         k: float((first[k].double() - second[k].double()).abs().max())

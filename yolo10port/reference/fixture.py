@@ -7,6 +7,7 @@ ships. The checkpoint is then saved the way ultralytics saves released ones (str
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -78,15 +79,20 @@ def calibrate_class_logits(model: nn.Module, batch: torch.Tensor) -> None:
 
 
 @torch.no_grad()
-def redraw_one_to_many_head(model: nn.Module) -> None:
+def redraw_one_to_many_head(model: nn.Module, seed: int) -> None:
     """ultralytics builds the one-to-one head as a deep copy of the one-to-many head, so an untrained model has two
     identical heads and nothing could tell which one ran. Redrawing the one-to-many convs makes them differ, as
-    they do after training."""
+    they do after training. (PyTorch's default conv init, drawn from a generator of our own: the global one may
+    have been advanced by whatever else ran in this process.)"""
+    generator = torch.Generator().manual_seed(seed + 1)
     head = model.model[-1]
     for branch in (head.cv2, head.cv3):
         for conv in branch.modules():
             if isinstance(conv, nn.Conv2d):
-                conv.reset_parameters()
+                nn.init.kaiming_uniform_(conv.weight, a=math.sqrt(5), generator=generator)
+                if conv.bias is not None:
+                    bound = 1 / math.sqrt(conv.weight[0].numel())
+                    nn.init.uniform_(conv.bias, -bound, bound, generator=generator)
 
 
 def build_fixture(scale: str, out: str | Path, nc: int = 80, seed: int = 0, fused: bool = False) -> Path:
@@ -95,7 +101,7 @@ def build_fixture(scale: str, out: str | Path, nc: int = 80, seed: int = 0, fuse
     out = Path(out)
     torch.manual_seed(seed)
     model = build_network(scale, nc)
-    redraw_one_to_many_head(model)
+    redraw_one_to_many_head(model, seed)
     batch = calibration_batch(seed)
     calibrate_batchnorm(model, batch)
     calibrate_class_logits(model, batch)
