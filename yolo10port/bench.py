@@ -223,7 +223,7 @@ def bench_memory(scale: str, fixtures: Path) -> MemoryFigures:
 def run_bench(
     scales: list[str],
     imgsz: int = 640,
-    repeat: int = 7,
+    repeat: int = 15,
     fixtures: Path = Path("build/fixtures"),
     check_scales: list[str] = (),
     memory_scale: str | None = None,

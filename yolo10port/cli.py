@@ -481,7 +481,7 @@ def selftest(
 def bench(
     scales: Annotated[str, typer.Option(help="comma-separated scales to time")] = "n,s,m,b,l,x",
     imgsz: Imgsz = 640,
-    repeat: Annotated[int, typer.Option(help="timed runs per model (median reported), after 2 warm-ups")] = 7,
+    repeat: Annotated[int, typer.Option(help="timed runs per model (median reported), after 2 warm-ups")] = 15,
     check_scales: Annotated[str, typer.Option(help="scales whose `check` is broken down; '' for none")] = "s,x",
     memory_scale: Annotated[str, typer.Option(help="scale for the dump/diff peak-RSS test; '' to skip")] = "x",
     compile: Annotated[bool, typer.Option("--compile", help="also time torch.compile of the fused model")] = False,

@@ -85,7 +85,8 @@ class YOLOv10(nn.Module):
 
     @torch.no_grad()
     def fuse(self, channels_last: bool = True) -> YOLOv10:
-        """Fold every BatchNorm into its conv and RepVGGDW's 3×3 branch into the 7×7: faster, not bit-exact.
+        """Fold every BatchNorm into its conv and RepVGGDW's 3×3 branch into the 7×7, SiLU in place: faster, not
+        bit-exact.
 
         With `channels_last` the activations are kept NHWC, the layout oneDNN's CPU convolutions prefer:
         0.65–0.8× the NCHW latency measured here (README, "Performance"); the outputs are the same tensors.
@@ -96,6 +97,12 @@ class YOLOv10(nn.Module):
         for module in list(self.modules()):
             if isinstance(module, Conv):
                 module.fuse()
+        # In place: every SiLU here consumes a fresh conv (or conv-sum) output that nothing else reads, so writing
+        # over it saves an allocation and a pass over memory per activation (0.93 → 0.83 × ultralytics on m).
+        for parent in list(self.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.SiLU):
+                    setattr(parent, name, nn.SiLU(inplace=True))
         if channels_last:
             self.memory_format = torch.channels_last
             self.to(memory_format=torch.channels_last)
