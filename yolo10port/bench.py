@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from yolo10port.reference.fixture import cached_fixture
+
 
 @dataclass
 class LatencyRow:
@@ -103,21 +105,12 @@ def interleaved_latency_ms(forwards: dict[str, Callable[[], object]], repeat: in
     return {name: statistics.median(values) * 1000 for name, values in times.items()}
 
 
-def fixture_path(scale: str, folder: Path) -> Path:
-    from yolo10port.reference.fixture import build_fixture
-
-    path = folder / f"yolov10{scale}-fixture.pt"
-    if not path.exists():
-        build_fixture(scale, path)
-    return path
-
-
 def bench_latency(scale: str, fixtures: Path, imgsz: int, repeat: int, compile: bool = False) -> LatencyRow:
     from yolo10port.reference.network import reference_network
     from yolo10port.runner import load_clean_model
     from yolo10port.weights.reader import read_weights
 
-    path = fixture_path(scale, fixtures)
+    path = cached_fixture(scale, fixtures)
     x = torch.ones(1, 3, imgsz, imgsz)
     reference = reference_network(read_weights(path), fuse=True)  # one-to-one head pinned, as `dump --fuse`
     unfused, _ = load_clean_model(path)
@@ -142,7 +135,7 @@ def bench_check(scale: str, fixtures: Path) -> dict[str, float]:
 
     code = "import time; t = time.perf_counter(); import yolo10port.check; print(time.perf_counter() - t)"
     imports = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    result = run_check(fixture_path(scale, fixtures))
+    result = run_check(cached_fixture(scale, fixtures))
     return {"imports": imports, **result.seconds}
 
 
@@ -191,7 +184,7 @@ def bench_memory(scale: str, fixtures: Path) -> MemoryFigures:
     from yolo10port.dumps.reader import DumpReader
     from yolo10port.runner import load_clean_model
 
-    path = fixture_path(scale, fixtures)
+    path = cached_fixture(scale, fixtures)
     cli = ["-m", "yolo10port.cli"]
     model, _ = load_clean_model(path)
     weights_mb = sum(t.numel() * 4 for t in [*model.parameters(), *model.buffers()]) / 2**20

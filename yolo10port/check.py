@@ -18,7 +18,7 @@ from yolo10port.compare.isolated import attach_isolated
 from yolo10port.compare.noise_floor import noise_floor_report
 from yolo10port.model import YOLOv10
 from yolo10port.reference.dump import dump_reference
-from yolo10port.runner import CLEAN_DTYPES, dump_model, load_clean_model
+from yolo10port.runner import dump_model, load_clean_model
 from yolo10port.weights.export import export_weights
 
 
@@ -90,7 +90,7 @@ def run_check(
         else:
             diff = lambda: diff_dumps(files["reference"], files["candidate"], layers, tolerances)  # noqa: E731
         report: Report = step("diff", diff)
-        step("isolated", lambda: attach_isolated(report, files["reference"], model.to(dtype=CLEAN_DTYPES[dtype])))
+        step("isolated", lambda: attach_isolated(report, files["reference"], model))  # dump_model cast it to dtype
         if drill and not report.passed:
             from yolo10port.drill import drill_with_model
 

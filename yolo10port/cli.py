@@ -56,6 +56,11 @@ Layer = Annotated[str | None, typer.Option("--layer", "-l", help="0..23 | 3,10,2
 Format = Annotated[str, typer.Option("--format", "-f", help="table | json | markdown | junit")]
 
 
+def _one_of(option: str, value: str, allowed) -> None:
+    if value not in allowed:
+        raise InputError(option, f"{value!r} is not one of {', '.join(allowed)}")
+
+
 def _existing(path: Path) -> Path:
     if not path.exists():
         raise InputError(path, "no such file")
@@ -131,8 +136,7 @@ def fixture(
     from yolo10port.model.scales import SCALES
     from yolo10port.reference.fixture import build_fixture
 
-    if scale not in SCALES:
-        raise InputError("--scale", f"{scale!r} is not one of {', '.join(SCALES)}")
+    _one_of("--scale", scale, SCALES)
     if nc < 1:
         raise InputError("--nc", f"{nc} is not a positive number of classes")
     check_output_path(out)
@@ -165,8 +169,7 @@ def dump(
     from yolo10port.dumps.run import parse_depth
     from yolo10port.reference.dump import DTYPES, dump_reference
 
-    if dtype not in DTYPES:
-        raise InputError("--dtype", f"{dtype!r} is not one of {', '.join(DTYPES)}")
+    _one_of("--dtype", dtype, DTYPES)
     out = out or Path("reference_dumps") / f"{model.stem}.safetensors"
     check_output_path(out, model)
     depth_value = parse_depth(depth)
@@ -200,8 +203,7 @@ def run(
     from yolo10port.reference.dump import DTYPES
     from yolo10port.runner import dump_clean
 
-    if dtype not in DTYPES:
-        raise InputError("--dtype", f"{dtype!r} is not one of {', '.join(DTYPES)}")
+    _one_of("--dtype", dtype, DTYPES)
     out = out or weights.with_name(f"{weights.stem}.clean.safetensors")
     check_output_path(out, weights)
     depth_value = parse_depth(depth)
@@ -214,8 +216,7 @@ def _emit(report, fmt: str, out: Path | None) -> None:
     from yolo10port.atomic import write_text_atomic
     from yolo10port.compare.report import FORMATS, render, render_table, verdict
 
-    if fmt not in FORMATS:
-        raise InputError("--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+    _one_of("--format", fmt, FORMATS)
     if fmt == "table":
         render_table(report, out_console)
         if out:
@@ -311,8 +312,7 @@ def check(
     check_batch(batch)
     if tol not in ("default", "auto"):
         raise InputError("--tol", f"{tol!r} is neither default nor auto")
-    if dtype not in CLEAN_DTYPES:
-        raise InputError("--dtype", f"{dtype!r} is not one of {', '.join(CLEAN_DTYPES)}")
+    _one_of("--dtype", dtype, CLEAN_DTYPES)
     if all_scales:
         raise typer.Exit(_check_all_scales(input, imgsz, batch, layer, fuse, workdir))
     if model is None:
@@ -432,13 +432,12 @@ def selftest(
 
     check_imgsz(imgsz)
     if model is None:
-        if scale not in SCALES:
-            raise InputError("--scale", f"{scale!r} is not one of {', '.join(SCALES)}")
-        from yolo10port.bench import fixture_path
+        _one_of("--scale", scale, SCALES)
+        from yolo10port.reference.fixture import cached_fixture
 
         fixtures.mkdir(parents=True, exist_ok=True)
         with out_console.status(f"building the YOLOv10-{scale} fixture…"):
-            model = fixture_path(scale, fixtures)
+            model = cached_fixture(scale, fixtures)
     _existing(model)
     if image is not None:
         _existing(image)
@@ -501,8 +500,7 @@ def bench(
     chosen = [s for s in scales.split(",") if s]
     checked = [s for s in check_scales.split(",") if s]
     for scale in [*chosen, *checked, *([memory_scale] if memory_scale else [])]:
-        if scale not in SCALES:
-            raise InputError("--scales", f"{scale!r} is not one of {', '.join(SCALES)}")
+        _one_of("--scales", scale, SCALES)
     if repeat < 1:
         raise InputError("--repeat", f"{repeat} is not a positive number of runs")
     if json_out:
@@ -556,7 +554,7 @@ def _check_all_scales(input: str, imgsz: int, batch: int, layer: str | None, fus
     from yolo10port.check import run_check
     from yolo10port.compare.report import verdict
     from yolo10port.model.scales import SCALES
-    from yolo10port.reference.fixture import build_fixture
+    from yolo10port.reference.fixture import cached_fixture
 
     table = Table("scale", "worst layer", "max-abs", "max-rel", "detections", "result")
     failed = False
@@ -565,9 +563,7 @@ def _check_all_scales(input: str, imgsz: int, batch: int, layer: str | None, fus
         folder.mkdir(parents=True, exist_ok=True)
         for scale in SCALES:
             with out_console.status(f"YOLOv10-{scale}: building fixture…") as status:
-                path = folder / f"yolov10{scale}-fixture.pt"
-                if not path.exists():
-                    build_fixture(scale, path)
+                path = cached_fixture(scale, folder)
                 result = run_check(
                     path,
                     folder / scale if workdir else None,

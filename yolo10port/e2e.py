@@ -12,8 +12,8 @@ from pathlib import Path
 
 from yolo10port.compare.detections import DetectionMatch, match_detections
 from yolo10port.compare.tolerances import Tolerances
-from yolo10port.dumps.inputs import read_image
-from yolo10port.predict import predict_rows
+from yolo10port.dumps.inputs import array_tensor, read_image
+from yolo10port.predict import rows_on_original
 from yolo10port.reference.predict import ultralytics_predict
 from yolo10port.runner import load_clean_model
 
@@ -35,14 +35,12 @@ def run_e2e(
     tolerances: Tolerances | None = None,
     conf: float = 0.0,
 ) -> EndToEnd:
-    from yolo10port.dumps.inputs import array_tensor
-
     tol = tolerances or Tolerances()
     ul_input, ul_boxes = ultralytics_predict(model_path, image, imgsz, conf)
     model, _ = load_clean_model(model_path, fuse=fuse)
     array = read_image(image)
-    ours = predict_rows(model, array, imgsz, conf)
     our_input, _ = array_tensor(array, imgsz)
+    ours = rows_on_original(model, our_input, array.shape[:2], conf)
     same_input = our_input.shape == ul_input.shape and bool((our_input == ul_input).all())
     match = match_detections(ul_boxes[None].double(), ours[None].double(), tol.match_iou, tol.match_score)
     return EndToEnd(str(image), match, len(ul_boxes), len(ours), same_input)

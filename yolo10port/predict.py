@@ -43,15 +43,22 @@ def scale_boxes(boxes: torch.Tensor, input_hw: tuple[int, int], original_hw: tup
     return boxes
 
 
-@torch.inference_mode()
 def predict_rows(model: YOLOv10, image: np.ndarray, imgsz: int = 640, conf: float = 0.25) -> torch.Tensor:
     """(N, 6) rows x1, y1, x2, y2, score, class on the original image; scores > conf, best first."""
     check_imgsz(imgsz)
     tensor, _ = array_tensor(image, imgsz)
+    return rows_on_original(model, tensor, image.shape[:2], conf)
+
+
+@torch.inference_mode()
+def rows_on_original(
+    model: YOLOv10, tensor: torch.Tensor, original_hw: tuple[int, int], conf: float = 0.25
+) -> torch.Tensor:
+    """The same from an already letterboxed (1, 3, h, w) input tensor of an image of shape `original_hw`."""
     dtype = next(model.parameters()).dtype
     rows = model(tensor.to(dtype))[0].float()
     rows = rows[rows[:, 4] > conf]  # ultralytics' end-to-end filter: strictly above conf
-    rows[:, :4] = scale_boxes(rows[:, :4].clone(), tuple(tensor.shape[2:]), image.shape[:2])
+    rows[:, :4] = scale_boxes(rows[:, :4].clone(), tuple(tensor.shape[2:]), original_hw)
     return rows
 
 

@@ -40,6 +40,7 @@ def recorded_input(reader: DumpReader, keys: set[str], name: str):
 def attach_isolated(report: Report, reference: str | Path, model: nn.Module) -> int:
     """Fill each row's isolated columns where the reference recorded the module's input; returns how many."""
     filled = 0
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)  # the reference's inputs are cast to it
     with DumpReader(reference) as reader, torch.inference_mode():
         keys = set(reader.keys())
         for row in report.layers:
@@ -53,7 +54,6 @@ def attach_isolated(report: Report, reference: str | Path, model: nn.Module) -> 
             inputs = recorded_input(reader, keys, row.name)
             if inputs is None:
                 continue
-            dtype = next((p.dtype for p in model.parameters()), torch.float32)
             inputs = [t.to(dtype) for t in inputs] if isinstance(inputs, list) else inputs.to(dtype)
             output = module(inputs)
             if not isinstance(output, torch.Tensor):

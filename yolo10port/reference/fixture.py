@@ -117,3 +117,11 @@ def build_fixture(scale: str, out: str | Path, nc: int = 80, seed: int = 0, fuse
     finally:
         trained.unlink(missing_ok=True)
     return out
+
+
+def cached_fixture(scale: str, folder: str | Path) -> Path:
+    """`folder/yolov10<scale>-fixture.pt` (seed 0, nc 80), built on first use and reused after."""
+    path = Path(folder) / f"yolov10{scale}-fixture.pt"
+    if not path.exists():
+        build_fixture(scale, path)
+    return path
