@@ -9,11 +9,12 @@ FIXTURES := build/fixtures
 
 install: $(STAMP)
 
-# Re-installs only when pyproject.toml changes; a second `make install` takes seconds.
+# Re-installs only when pyproject.toml changes; a second `make install` takes seconds. The full install (the
+# reference, the clean model, the ONNX runtimes) plus the dev tools; `pip install yolo10port` alone is the light one.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[full,dev]'
 	touch $(STAMP)
 
 $(FIXTURES)/yolov10s.pt: $(STAMP)

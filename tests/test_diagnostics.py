@@ -7,12 +7,12 @@ import json
 import pytest
 
 from tests.conftest import run_cli
-from yolo10port.check import run_check
+from yolo10port.candidates.clean import dump_model, load_clean_model
 from yolo10port.compare.noise_floor import K
 from yolo10port.reference.dump import dump_reference
-from yolo10port.runner import dump_model, load_clean_model
-from yolo10port.selftest.mutations import MUTATIONS
-from yolo10port.selftest.run import INPUT_KINDS, bundled_image, run_selftest
+from yolo10port.workflows.check import run_check
+from yolo10port.workflows.selftest.mutations import MUTATIONS
+from yolo10port.workflows.selftest.run import INPUT_KINDS, bundled_image, run_selftest
 
 BY_NAME = {m.name: m for m in MUTATIONS}
 SCALES = ["n", "s", "m", "b", "l", "x"]

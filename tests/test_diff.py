@@ -12,9 +12,9 @@ from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import save_file
 
 from tests.conftest import run_cli
+from yolo10port.candidates.clean import dump_clean
 from yolo10port.compare import Tolerances, diff_dumps
 from yolo10port.reference.dump import dump_reference
-from yolo10port.runner import dump_clean
 
 
 @pytest.fixture(scope="module")

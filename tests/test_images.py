@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, run_cli
+from yolo10port.candidates.clean import load_clean_model
 from yolo10port.dumps.inputs import make_input, read_image
-from yolo10port.e2e import run_e2e
-from yolo10port.predict import predict, scale_boxes
 from yolo10port.reference.network import keep_torch_threads
 from yolo10port.reference.predict import ultralytics_predict
-from yolo10port.runner import load_clean_model
-from yolo10port.selftest.run import bundled_image
+from yolo10port.workflows.detect import predict, scale_boxes
+from yolo10port.workflows.e2e import run_e2e
+from yolo10port.workflows.selftest.run import bundled_image
 
 PHOTOS = ["bus.jpg", "zidane.jpg"]
 SCALES = ["n", "s", "m", "b", "l", "x"]
@@ -138,9 +138,9 @@ def test_detect_cli_draws_the_boxes(tmp_path):
 
 
 def test_diff_plot_marks_the_first_failure(make_fixture, tmp_path):
+    from yolo10port.candidates.clean import dump_model
     from yolo10port.reference.dump import dump_reference
-    from yolo10port.runner import dump_model
-    from yolo10port.selftest.mutations import MUTATIONS
+    from yolo10port.workflows.selftest.mutations import MUTATIONS
 
     path = make_fixture("n")
     reference, candidate = tmp_path / "ref.safetensors", tmp_path / "cand.safetensors"

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from tests.conftest import assert_input_error, run_cli
-from yolo10port.check import run_check
 from yolo10port.compare import Tolerances
 from yolo10port.model import YOLOv10
+from yolo10port.workflows.check import run_check
 
 SCALES = ["n", "s", "m", "b", "l", "x"]
 STRICT = Tolerances(atol=0.0, rtol=1e-5)  # issue #4's bar: every layer within 1e-5 × max|ref|

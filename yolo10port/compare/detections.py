@@ -1,4 +1,4 @@
-"""Compare post-processed detections by matching, never elementwise.
+"""Compare post-processed detections by matching, never elementwise (numpy).
 
 Top-k over near-equal scores reorders under float noise, so row i of one side need not be row i of the other.
 Each reference detection is matched greedily (in score order) to the unused candidate detection of the same
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import torch
+import numpy as np
 
 
 @dataclass
@@ -33,24 +33,28 @@ class DetectionMatch:
         return data
 
 
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix between (N, 4) and (M, 4) xyxy boxes."""
-    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
-    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
-    top_left = torch.max(a[:, None, :2], b[None, :, :2])
-    bottom_right = torch.min(a[:, None, 2:], b[None, :, 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(-1)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
     union = area_a[:, None] + area_b[None, :] - inter
-    return torch.where(union > 0, inter / union, (a[:, None] == b[None, :]).all(-1).double())
+    same = (a[:, None] == b[None, :]).all(-1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), same)
 
 
-def match_detections(ref: torch.Tensor, cand: torch.Tensor, match_iou: float, match_score: float) -> DetectionMatch:
+def match_detections(ref: np.ndarray, cand: np.ndarray, match_iou: float, match_score: float) -> DetectionMatch:
     """ref, cand: (B, k, 6) rows x1, y1, x2, y2, score, class."""
+    ref, cand = np.asarray(ref, dtype=np.float64), np.asarray(cand, dtype=np.float64)
     result = DetectionMatch()
-    if ref.shape[0] != cand.shape[0] or ref.shape[-1] != 6 or cand.shape[-1] != 6:
+    if ref.ndim != 3 or cand.ndim != 3 or ref.shape[0] != cand.shape[0] or ref.shape[-1] != 6 or cand.shape[-1] != 6:
         result.passed, result.reason = False, f"shapes {tuple(ref.shape)} vs {tuple(cand.shape)}"
         return result
-    for r, c in zip(ref.double(), cand.double()):
+    for r, c in zip(ref, cand):
         image = _match_image(r, c, match_iou, match_score)
         result.per_image.append(image)
         result.total += image["total"]
@@ -61,12 +65,12 @@ def match_detections(ref: torch.Tensor, cand: torch.Tensor, match_iou: float, ma
         result.worst_score_diff = max(result.worst_score_diff, image["worst_score_diff"])
     result.passed = result.unmatched == 0
     if not result.passed:
-        result.reason = f"{result.unmatched} reference detections have no match"
+        result.reason = f"{result.unmatched} of {result.total} reference detections have no match"
     return result
 
 
-def _match_image(ref: torch.Tensor, cand: torch.Tensor, match_iou: float, match_score: float) -> dict:
-    if not (torch.isfinite(ref).all() and torch.isfinite(cand).all()):
+def _match_image(ref: np.ndarray, cand: np.ndarray, match_iou: float, match_score: float) -> dict:
+    if not (np.isfinite(ref).all() and np.isfinite(cand).all()):
         return {
             "total": len(ref),
             "matched": 0,
@@ -77,15 +81,15 @@ def _match_image(ref: torch.Tensor, cand: torch.Tensor, match_iou: float, match_
         }
     iou = box_iou(ref[:, :4], cand[:, :4])
     same_class = ref[:, None, 5] == cand[None, :, 5]
-    score_diff = (ref[:, None, 4] - cand[None, :, 4]).abs()
+    score_diff = np.abs(ref[:, None, 4] - cand[None, :, 4])
     candidate_ok = same_class & (score_diff <= match_score)
-    used = torch.zeros(len(cand), dtype=torch.bool)
+    used = np.zeros(len(cand), dtype=bool)
     cand_cut = float(cand[:, 4].min()) if len(cand) else 0.0
     ref_cut = float(ref[:, 4].min()) if len(ref) else 0.0
     matched = at_cut = unmatched = 0
     worst_iou, worst_diff = 1.0, 0.0
-    for i in torch.argsort(ref[:, 4], descending=True, stable=True).tolist():
-        scores = torch.where(candidate_ok[i] & ~used, iou[i], torch.full_like(iou[i], -1.0))
+    for i in np.argsort(-ref[:, 4], kind="stable"):
+        scores = np.where(candidate_ok[i] & ~used, iou[i], -1.0)
         j = int(scores.argmax()) if len(cand) else -1
         if j >= 0 and scores[j] >= match_iou:
             used[j] = True

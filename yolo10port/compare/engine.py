@@ -1,19 +1,33 @@
-"""Compare two dumps key by key, reading one tensor pair at a time (memory stays bounded)."""
+"""Compare two dumps key by key, one tensor pair at a time (memory stays bounded), numpy only.
+
+What is compared (DESIGN, "Comparing"):
+- `input`: the candidate must have been fed the reference's input, to float32 rounding (a failing row otherwise);
+- every key both dumps hold, in the reference's execution order; the decoded head as two rows, boxes and scores;
+- `detections` by matching;
+- keys only the reference holds are listed as "not in candidate" (failing only under `--require`), keys only the
+  candidate holds as "not in reference, ignored"; a diff that compares nothing is an input error (exit 2).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from yolo10port.compare.alignment import align_keys
 from yolo10port.compare.detections import DetectionMatch, match_detections
+from yolo10port.compare.input_check import INPUT_RULE, check_input
 from yolo10port.compare.metrics import tensor_error
+from yolo10port.compare.rules import Tolerances
 from yolo10port.compare.selectors import parse_layers
-from yolo10port.compare.tolerances import Tolerances
-from yolo10port.dumps.capture import is_input_key
-from yolo10port.dumps.reader import DumpReader
+from yolo10port.dumps.keys import DETECTIONS, INPUT, is_input_key, rows_of
+from yolo10port.dumps.reader import DumpReader, read_dump_metadata
 from yolo10port.errors import InputError
-from yolo10port.weights.reader import DUMP_FORMAT, WEIGHTS_FORMAT, read_safetensors_metadata
+
+NOISE_FLOOR = "noise_floor"  # the reference's metadata key (written by dumps/run.py)
 
 
 @dataclass
@@ -25,27 +39,32 @@ class LayerRow:
     mean_abs: float | None = None
     max_rel: float | None = None
     cosine: float | None = None
-    atol: float = 0.0
-    rtol: float = 0.0
+    pcc: float | None = None
     ref_max_abs: float | None = None
+    floor: float | None = None  # the reference's float32-vs-float64 noise at this row, if it carries one
+    limit: float | None = None
+    rule: str = ""  # floor | fixed | input
+    atol: float = 0.0  # the limit as atol + rtol · max|ref| (the floor rule: atol = the limit, rtol = 0)
+    rtol: float = 0.0
+    floor_multiple: float | None = None  # max-abs ÷ max(floor, ε·max|ref|): this row's error in units of the floor
     passed: bool = True
     reason: str = ""
-    # Isolated error (compare/isolated.py): the candidate module fed the reference's inputs; None = not measured.
+    # Isolated error (candidates/*): the candidate's module fed the reference's inputs; None = not measured.
     isolated_max_abs: float | None = None
     isolated_max_rel: float | None = None
     isolated_passed: bool | None = None
-    # --tol auto (compare/noise_floor.py): the float32 reference's own error, and this row's error in its units.
-    noise_floor: float | None = None
-    needs_k: float | None = None
 
     @property
-    def limit(self) -> float | None:
-        return None if self.ref_max_abs is None else self.atol + self.rtol * self.ref_max_abs
+    def margin(self) -> float | None:
+        """limit ÷ max-abs: how many times the error would have to grow to fail (∞ for an exact row)."""
+        if self.limit is None or self.max_abs is None or math.isnan(self.max_abs):
+            return None
+        return math.inf if self.max_abs == 0 else self.limit / self.max_abs
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["pass"] = data.pop("passed")
-        data["limit"] = self.limit
+        data["margin"] = self.margin
         return data
 
 
@@ -56,10 +75,16 @@ class Report:
     tolerance: dict
     layers: list[LayerRow] = field(default_factory=list)
     detections: DetectionMatch | None = None
+    missing: list[str] = field(default_factory=list)  # reference keys the candidate lacks (selected ones)
+    required: list[str] = field(default_factory=list)  # those of `missing` that --require makes failures
+    ignored: list[str] = field(default_factory=list)  # candidate keys the reference lacks
+    not_comparable: dict[str, str] = field(default_factory=dict)  # key → why it has no counterpart
+    notes: list[str] = field(default_factory=list)
     reference_meta: dict = field(default_factory=dict)
     candidate_meta: dict = field(default_factory=dict)
-    isolated: bool = False  # whether isolated error was measured (candidate was a torch module)
+    isolated: bool = False  # whether isolated error was measured (the candidate could run one module alone)
     drill: Report | None = None  # the sub-report of the first failing layer, hooked at every depth
+    labels: dict[str, str] = field(default_factory=dict)  # display names of the two sides (check's temp files)
 
     @property
     def culprit(self) -> str | None:
@@ -68,24 +93,46 @@ class Report:
 
     @property
     def first_failure(self) -> str | None:
+        """The first failing row in execution order; then a required key that is missing; then detections."""
         failed = next((row.name for row in self.layers if not row.passed), None)
+        if failed is None and self.required:
+            failed = self.required[0]
         if failed is None and self.detections is not None and not self.detections.passed:
-            return "detections"
+            return DETECTIONS
         return failed
 
     @property
     def passed(self) -> bool:
         return self.first_failure is None
 
+    @property
+    def compared(self) -> int:
+        return sum(row.rule != INPUT_RULE for row in self.layers) + (self.detections is not None)
+
+    @property
+    def hint(self) -> str | None:
+        from yolo10port.compare.hints import likely_cause
+
+        return likely_cause(self)
+
+    def label(self, side: str) -> str:
+        return self.labels.get(side) or getattr(self, side)
+
     def to_dict(self) -> dict:
         return {
-            "reference": self.reference,
-            "candidate": self.candidate,
+            "reference": self.label("reference"),
+            "candidate": self.label("candidate"),
             "pass": self.passed,
             "first_failure": self.first_failure,
+            "hint": self.hint,
             "tolerance": self.tolerance,
             "layers": [row.to_dict() for row in self.layers],
             "detections": self.detections.to_dict() if self.detections else None,
+            "not_in_candidate": self.missing,
+            "required_missing": self.required,
+            "not_in_reference_ignored": self.ignored,
+            "not_comparable": self.not_comparable,
+            "notes": self.notes,
             "isolated": self.isolated,
             "culprit": self.culprit,
             "drill": self.drill.to_dict() if self.drill else None,
@@ -93,23 +140,6 @@ class Report:
             "candidate_producer": self.candidate_meta.get("producer"),
             "input": self.reference_meta.get("input"),
         }
-
-
-def read_dump_metadata(path: str | Path) -> dict[str, str]:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "no such file")
-    if path.is_dir():
-        raise InputError(path, "is a directory, not a dump")
-    meta = read_safetensors_metadata(path)
-    kind = meta.get("format")
-    if kind == WEIGHTS_FORMAT:
-        raise InputError(path, "is a weights export, not a dump (make one with `yolo10port dump` or `run`)")
-    if kind is None:
-        raise InputError(path, f"safetensors file without a 'format' metadata entry; a dump has format={DUMP_FORMAT}")
-    if kind != DUMP_FORMAT:
-        raise InputError(path, f"metadata format is {kind!r}, expected {DUMP_FORMAT!r}")
-    return meta
 
 
 def _order(meta: dict[str, str], keys: list[str]) -> list[str]:
@@ -121,15 +151,15 @@ def _order(meta: dict[str, str], keys: list[str]) -> list[str]:
     return known + sorted(set(keys) - set(known))
 
 
-def diff_dumps(
-    reference: str | Path,
-    candidate: str | Path,
-    layers: str | None = None,
-    tolerances: Tolerances | None = None,
-    force: bool = False,
-) -> Report:
-    tol = tolerances or Tolerances()
-    ref_meta, cand_meta = read_dump_metadata(reference), read_dump_metadata(candidate)
+def _json_map(meta: dict[str, str], key: str) -> dict:
+    try:
+        value = json.loads(meta.get(key) or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _refuse_different_runs(ref_meta: dict, cand_meta: dict, candidate: str | Path, force: bool) -> None:
     for field_name in ("scale", "nc", "input"):  # foreign dumps may omit them; then there is nothing to check
         ours, theirs = ref_meta.get(field_name), cand_meta.get(field_name)
         if ours and theirs and ours != theirs and not force:
@@ -137,50 +167,118 @@ def diff_dumps(
                 candidate,
                 f"{field_name} {theirs!r} differs from the reference's {ours!r} (use --force to compare anyway)",
             )
+
+
+def _parse_require(require: str | None, names: list[str]):
+    """`all`, or a comma-separated list of keys (globs allowed): which missing keys fail."""
+    if not require:
+        return lambda _key: False
+    if require == "all":
+        return lambda _key: True
+    import fnmatch
+
+    wanted = [part.strip() for part in require.split(",") if part.strip()]
+    return lambda key: any(key == w or fnmatch.fnmatchcase(key, w) for w in wanted)
+
+
+def diff_dumps(
+    reference: str | Path,
+    candidate: str | Path,
+    layers: str | None = None,
+    tolerances: Tolerances | None = None,
+    force: bool = False,
+    require: str | None = None,
+) -> Report:
+    tol = tolerances or Tolerances()
+    ref_meta, cand_meta = read_dump_metadata(reference), read_dump_metadata(candidate)
+    _refuse_different_runs(ref_meta, cand_meta, candidate, force)
     selected = parse_layers(layers)
-    types = json.loads(ref_meta.get("module_types", "{}") or "{}")
-    cand_types = json.loads(cand_meta.get("module_types", "{}") or "{}")
-    report = Report(
-        str(reference),
-        str(candidate),
-        {"atol": tol.atol, "rtol": tol.rtol, "match_iou": tol.match_iou, "match_score": tol.match_score},
-        reference_meta=ref_meta,
-        candidate_meta=cand_meta,
-    )
+    types = _json_map(ref_meta, "module_types")
+    cand_types = _json_map(cand_meta, "module_types")
+    floors = _json_map(ref_meta, NOISE_FLOOR)
+    report = Report(str(reference), str(candidate), tol.describe(), reference_meta=ref_meta, candidate_meta=cand_meta)
+    if tol.mode == "floor" and not floors:
+        report.notes.append(
+            "the reference carries no noise floor (a foreign or older dump): every row is judged by the fixed "
+            f"rule, atol {tol.atol:g} + rtol {tol.rtol:g} · max|ref|"
+        )
+    ref_depth, cand_depth = ref_meta.get("depth"), cand_meta.get("depth")
+    if ref_depth and cand_depth and ref_depth != cand_depth:
+        report.notes.append(
+            f"depths differ (reference {ref_depth}, candidate {cand_depth}): compared the keys both hold"
+        )
     try:
         with DumpReader(reference) as ref_file, DumpReader(candidate) as cand_file:
-            ref_keys, cand_keys = list(ref_file.keys()), list(cand_file.keys())
-            names = _order(ref_meta, ref_keys) + [k for k in _order(cand_meta, cand_keys) if k not in ref_keys]
-            for name in filter(selected, (n for n in names if not is_input_key(n))):
-                module_type = types.get(name) or cand_types.get(name, "")
-                if name not in cand_keys or name not in ref_keys:
-                    side = "candidate" if name not in cand_keys else "reference"
-                    report.layers.append(LayerRow(name, module_type, None, passed=False, reason=f"missing in {side}"))
+            ref_keys, cand_keys = ref_file.keys(), cand_file.keys()
+            order = _order(ref_meta, ref_keys)
+            alignment = align_keys(order, cand_keys, ref_meta, cand_meta, types)
+            report.not_comparable = {k: why for k, why in alignment.not_comparable.items() if selected(k)}
+            if alignment.note:
+                report.notes.append(alignment.note)
+            if INPUT in ref_keys:
+                report.layers.append(check_input(ref_file, cand_file, cand_meta, force))
+            is_required = _parse_require(require, order)
+            for name in order:
+                if name == INPUT or is_input_key(name) or not selected(name) or name in alignment.not_comparable:
                     continue
-                ref, cand = ref_file.get(name), cand_file.get(name)
-                if name == "detections":
+                cand_name = alignment.pairs.get(name)
+                if cand_name is None:
+                    report.missing.append(name)
+                    if is_required(name):
+                        report.required.append(name)
+                    continue
+                ref, cand = ref_file.get(name), cand_file.get(cand_name)
+                if name == DETECTIONS:
                     report.detections = match_detections(ref, cand, tol.match_iou, tol.match_score)
                     continue
-                report.layers.append(_compare(name, module_type, ref, cand, tol))
+                module_type = types.get(name) or cand_types.get(cand_name, "")
+                report.layers += compare_key(name, module_type, ref, cand, tol, floors)
+            paired = set(alignment.pairs.values())
+            report.ignored = [
+                k for k in _order(cand_meta, cand_keys) if k not in paired and k != INPUT and not is_input_key(k)
+            ]
     except InputError:
         raise
     except Exception as error:  # a header that parsed but whose data is broken
         raise InputError(candidate, f"unreadable dump data ({type(error).__name__}: {error})") from None
+    if report.compared == 0:
+        raise InputError(
+            candidate,
+            "nothing to compare: the two dumps share no selected key"
+            + (f" (--layer {layers})" if layers else "")
+            + f"; the reference holds {', '.join(ref_keys[:4])}…, the candidate {', '.join(cand_keys[:4]) or 'nothing'}",
+        )
     return report
 
 
-def _compare(name: str, module_type: str, ref, cand, tol: Tolerances) -> LayerRow:
-    atol, rtol = tol.for_key(name)
-    row = LayerRow(name, module_type, list(ref.shape), atol=atol, rtol=rtol)
+def compare_key(
+    name: str, module_type: str, ref: np.ndarray, cand: np.ndarray, tol: Tolerances, floors: dict[str, float]
+) -> list[LayerRow]:
+    """The rows of one key: itself, or the decoded head's boxes and scores, each judged on its own scale."""
     if ref.shape != cand.shape:
-        row.passed, row.reason = False, f"shape {tuple(cand.shape)} ≠ reference {tuple(ref.shape)}"
-        return row
-    if ref.dtype != cand.dtype and not (ref.is_floating_point() and cand.is_floating_point()):
-        row.passed, row.reason = False, f"dtype {cand.dtype} ≠ reference {ref.dtype}"
-        return row
+        row = LayerRow(name, module_type, list(ref.shape), passed=False)
+        row.reason = f"shape {tuple(cand.shape)} ≠ reference {tuple(ref.shape)}"
+        return [row]
+    if ref.dtype.kind != cand.dtype.kind and not (ref.dtype.kind == "f" and cand.dtype.kind == "f"):
+        return [LayerRow(name, module_type, list(ref.shape), passed=False, reason=f"dtype {cand.dtype} ≠ {ref.dtype}")]
+    return [
+        judge(row_name, module_type, ref_part, cand_part, tol, floors.get(row_name))
+        for (row_name, ref_part), (_, cand_part) in zip(rows_of(name, ref), rows_of(name, cand))
+    ]
+
+
+def judge(
+    name: str, module_type: str, ref: np.ndarray, cand: np.ndarray, tol: Tolerances, floor: float | None
+) -> LayerRow:
     error = tensor_error(ref, cand)
-    row.max_abs, row.mean_abs, row.max_rel, row.cosine = error.max_abs, error.mean_abs, error.max_rel, error.cosine
-    row.ref_max_abs = error.ref_max_abs
+    row = LayerRow(name, module_type, list(ref.shape), floor=floor)
+    row.max_abs, row.mean_abs, row.max_rel = error.max_abs, error.mean_abs, error.max_rel
+    row.cosine, row.pcc, row.ref_max_abs = error.cosine, error.pcc, error.ref_max_abs
+    limit = tol.limit(name, error.ref_max_abs, floor)
+    row.limit, row.rule, row.atol, row.rtol = limit.value, limit.rule, limit.atol, limit.rtol
+    if limit.rule == "floor":
+        unit = max(floor, tol.settings_for(name).get("eps", tol.eps) * error.ref_max_abs)
+        row.floor_multiple = error.max_abs / unit if unit > 0 else (0.0 if error.max_abs == 0 else math.inf)
     if error.nonfinite_cand or error.nonfinite_ref:
         row.passed = False
         row.reason = f"NaN/Inf: {error.nonfinite_cand} in candidate, {error.nonfinite_ref} in reference"

@@ -1,41 +1,52 @@
-"""Per-tensor error figures between a reference and a candidate tensor."""
+"""Per-tensor error figures between a reference and a candidate tensor (numpy, float64 arithmetic)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
 
 @dataclass
 class TensorError:
     max_abs: float
     mean_abs: float
-    max_rel: float  # max_abs ÷ max|ref|: the error on the layer's own scale
+    max_rel: float  # max_abs ÷ max|ref|: the error on the tensor's own scale
     cosine: float
+    pcc: float  # Pearson correlation: the cosine of the mean-removed tensors (1 = same up to scale and offset)
     ref_max_abs: float
     nonfinite_ref: int
     nonfinite_cand: int
 
 
-def tensor_error(ref: torch.Tensor, cand: torch.Tensor) -> TensorError:
-    ref64, cand64 = ref.double().reshape(-1), cand.double().reshape(-1)
-    nonfinite_ref = int((~torch.isfinite(ref64)).sum())
-    nonfinite_cand = int((~torch.isfinite(cand64)).sum())
-    diff = (cand64 - ref64).abs()
-    if diff.numel() == 0:
-        return TensorError(0.0, 0.0, 0.0, 1.0, 0.0, 0, 0)
-    ref_max = float(ref64.abs().max())
-    max_abs = float(diff.max())  # NaN propagates: a NaN anywhere makes the row fail
-    if nonfinite_cand or nonfinite_ref:
-        max_abs = float("nan")
-    norms = float(ref64.norm() * cand64.norm())
-    cosine = float(ref64.dot(cand64) / norms) if norms > 0 else (1.0 if max_abs == 0 else 0.0)
+def _correlation(a: np.ndarray, b: np.ndarray, identical: bool) -> float:
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    if norms > 0:
+        return float(np.dot(a, b) / norms)
+    return 1.0 if identical else 0.0  # both constant and equal (e.g. zeros): perfectly alike
+
+
+def tensor_error(ref: np.ndarray, cand: np.ndarray) -> TensorError:
+    ref64 = np.asarray(ref, dtype=np.float64).reshape(-1)
+    cand64 = np.asarray(cand, dtype=np.float64).reshape(-1)
+    nonfinite_ref = int((~np.isfinite(ref64)).sum())
+    nonfinite_cand = int((~np.isfinite(cand64)).sum())
+    if ref64.size == 0:
+        return TensorError(0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0, 0)
+    if nonfinite_ref or nonfinite_cand:  # a NaN anywhere makes the row fail; the figures are meaningless
+        nan = float("nan")
+        return TensorError(nan, nan, nan, nan, nan, float(np.nanmax(np.abs(ref64))), nonfinite_ref, nonfinite_cand)
+    diff = np.abs(cand64 - ref64)
+    ref_max = float(np.abs(ref64).max())
+    max_abs = float(diff.max())
+    identical = max_abs == 0.0
     return TensorError(
         max_abs=max_abs,
         mean_abs=float(diff.mean()),
-        max_rel=max_abs / ref_max if ref_max > 0 else (0.0 if max_abs == 0 else float("inf")),
-        cosine=cosine,
+        max_rel=max_abs / ref_max if ref_max > 0 else (0.0 if identical else math.inf),
+        cosine=_correlation(ref64, cand64, identical),
+        pcc=_correlation(ref64 - ref64.mean(), cand64 - cand64.mean(), identical),
         ref_max_abs=ref_max,
         nonfinite_ref=nonfinite_ref,
         nonfinite_cand=nonfinite_cand,

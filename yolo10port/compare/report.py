@@ -1,145 +1,333 @@
-"""Render a diff Report: a rich table, JSON, Markdown or JUnit XML."""
+"""Render a diff Report: a rich table, JSON, Markdown, GitHub step summary or JUnit XML.
+
+Every format carries the same facts: per row max-abs, mean-abs, max-rel, cosine, PCC, the reference's noise floor,
+the limit and the rule that set it, the margin (limit ÷ max-abs); the keys not compared and why; the verdict,
+the first failure and, where a failure pattern is known, its likely cause.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 from xml.etree import ElementTree as ET
 
-from rich.console import Console
-from rich.table import Table
-
 from yolo10port.compare.engine import LayerRow, Report
+from yolo10port.compare.input_check import INPUT_RULE
 
-FORMATS = ("table", "json", "markdown", "junit")
+FORMATS = ("table", "json", "markdown", "github", "junit", "model-explorer")
+MACHINE_FORMATS = ("json", "junit", "model-explorer")  # stdout is the document: nothing else may be printed there
 
 
 def _num(value: float | None, spec: str = ".2e") -> str:
-    return "—" if value is None else format(value, spec)
+    if value is None:
+        return "—"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞"
+    return format(value, spec)
 
 
 def _shape(row: LayerRow) -> str:
     return "×".join(map(str, row.shape)) if row.shape is not None else "—"
 
 
+def _margin(row: LayerRow) -> str:
+    margin = row.margin
+    return "—" if margin is None else ("exact" if math.isinf(margin) else f"{margin:.1f}×")
+
+
+def _iou(value: float) -> str:
+    """Enough digits that a near-1 IoU never prints as 1.00000 (0.9999993 shows as 0.9999993)."""
+    return "1" if value == 1.0 else f"{value:.7f}"
+
+
+def _short(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _rule_text(report: Report) -> str:
+    tol = report.tolerance
+    rules = {row.rule for row in report.layers if row.rule and row.rule != INPUT_RULE}
+    parts = []
+    if "floor" in rules:
+        parts.append(f"noise-floor rule: max-abs ≤ {tol['k']:g} · max(floor, {tol['eps']:g} · max|ref|)")
+    if "fixed" in rules:
+        parts.append(f"fixed rule: max-abs ≤ {tol['atol']:g} + {tol['rtol']:g} · max|ref|")
+    return "; ".join(parts) or "no numeric rows"
+
+
 def verdict(report: Report) -> str:
-    worst = max((r for r in report.layers if r.max_rel is not None), key=lambda r: r.max_rel, default=None)
-    worst_text = (
-        f"; worst layer {worst.name} (max-abs {worst.max_abs:.2e}, {worst.max_rel:.2e} of max|ref|)" if worst else ""
-    )
+    """One line: PASS or FAIL, where, and why."""
     det = report.detections
-    det_text = (
-        f"; detections {det.matched}/{det.total} matched" + (f" (+{det.at_cut} at the top-k cut)" if det.at_cut else "")
-        if det
-        else ""
-    )
+    det_text = ""
+    if det is not None:
+        det_text = f"; detections {det.matched}/{det.total} matched" + (
+            f" (+{det.at_cut} at the top-k cut)" if det.at_cut else ""
+        )
+    numeric = [r for r in report.layers if r.rule != INPUT_RULE and r.margin is not None]
     if report.passed:
-        return f"PASS: {len(report.layers)} tensors within tolerance{det_text}{worst_text}"
-    culprit = report.culprit
+        tightest = min(numeric, key=lambda r: r.margin, default=None)
+        if tightest is None or math.isinf(tightest.margin):
+            closeness = "; every compared tensor is bit-identical" if numeric else ""
+        else:
+            closeness = f"; smallest margin {tightest.margin:.1f}× at {tightest.name} (limit ÷ max-abs)"
+        return f"PASS: {len(numeric)} tensors within tolerance{det_text}{closeness}"
+    first = report.first_failure
+    rows = {row.name: row for row in report.layers}
+    where = f"first failure at {first}"
+    if first in rows and rows[first].reason:
+        where += f" ({rows[first].reason})"
+    elif first in rows and rows[first].max_abs is not None:
+        where += f" (max-abs {rows[first].max_abs:.2e} > limit {rows[first].limit:.2e})"
+    elif first in report.required:
+        where += " (required, not in candidate)"
+    culprit_text = ""
     if report.isolated:
+        culprit = report.culprit
         culprit_text = (
             f"; isolated error points at {culprit} (its own error, with the reference's inputs)"
             if culprit
-            else "; every module passes in isolation: the error is inherited and amplified, not a wrong module"
+            else "; every module passes in isolation"
         )
-    else:
-        culprit_text = ""
     drilled = f"; drill-down: {report.drill.culprit or report.drill.first_failure}" if report.drill else ""
-    return f"FAIL: first failure at {report.first_failure}{culprit_text}{drilled}{det_text}{worst_text}"
+    hint = report.hint
+    return f"FAIL: {where}{culprit_text}{drilled}{det_text}" + (f". Likely cause: {hint}" if hint else "")
 
 
-def _isolated(row: LayerRow) -> str:
+def unlisted_lines(report: Report) -> list[str]:
+    """The keys not compared, and the notes: never silently dropped."""
+    lines = []
+    if report.missing:
+        required = set(report.required)
+        if required:
+            lines.append(f"not in candidate, required (FAIL): {_short(report.required)}")
+        optional = [k for k in report.missing if k not in required]
+        if optional:
+            lines.append(
+                f"not in candidate ({len(optional)}, not failed; --require all to fail them): {_short(optional)}"
+            )
+    if report.not_comparable:
+        lines.append(
+            f"no counterpart in the candidate ({len(report.not_comparable)}): "
+            + _short([f"{k} ({why})" for k, why in report.not_comparable.items()], 3)
+        )
+    if report.ignored:
+        lines.append(f"not in reference, ignored ({len(report.ignored)}): {_short(report.ignored)}")
+    lines += [f"note: {note}" for note in report.notes]
+    return lines
+
+
+def _result(row: LayerRow) -> str:
+    return "PASS" if row.passed else f"FAIL {row.reason}".rstrip()
+
+
+def _isolated(row: LayerRow, rich: bool) -> str:
     if row.isolated_passed is None:
         return "—"
-    mark = "[green]✓[/]" if row.isolated_passed else "[red]✗[/]"
+    mark = ("[green]✓[/]" if row.isolated_passed else "[red]✗[/]") if rich else ("✓" if row.isolated_passed else "✗")
     return f"{_num(row.isolated_max_abs)} {mark}"
 
 
-def _extra_columns(report: Report) -> list[tuple[str, object]]:
-    """Columns that only some reports have: isolated error (check), the float64 noise floor (--tol auto)."""
-    extra = []
+def _columns(report: Report, rich: bool) -> list[tuple[str, Callable[[LayerRow], str]]]:
+    columns: list[tuple[str, Callable[[LayerRow], str]]] = [
+        ("layer", lambda r: r.name),
+        ("type", lambda r: r.type),
+        ("shape", _shape),
+        ("max-abs", lambda r: _num(r.max_abs)),
+    ]
     if report.isolated:
-        extra.append(("isolated", _isolated))
-    if report.tolerance.get("mode") == "auto":
-        extra.append(("fp32 noise", lambda row: _num(row.noise_floor)))
-        extra.append(("needs k", lambda row: _num(row.needs_k, ".1f")))
-    return extra
+        columns.append(("isolated", lambda r: _isolated(r, rich)))
+    columns += [
+        ("mean-abs", lambda r: _num(r.mean_abs)),
+        ("max-rel", lambda r: _num(r.max_rel)),
+        ("cosine", lambda r: _num(r.cosine, ".7f")),
+        ("PCC", lambda r: _num(r.pcc, ".7f")),
+    ]
+    if any(row.rule == "floor" for row in report.layers):
+        columns.append(("floor", lambda r: _num(r.floor)))
+        columns.append(("× floor", lambda r: _num(r.floor_multiple, ".1f")))
+    columns += [("limit", lambda r: _num(r.limit)), ("margin", _margin)]
+    return columns
 
 
-def render_table(report: Report, console: Console) -> None:
-    table = Table(title=f"{report.candidate}  vs  {report.reference}", title_justify="left")
-    extra = _extra_columns(report)
-    columns = ["layer", "type", "shape", "max-abs", *(name for name, _ in extra)]
-    columns += ["mean-abs", "max-rel", "cosine", "tolerance", "result"]
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("layer", "type", "shape", "result") else "right")
+def _detections_cells(report: Report, columns) -> list[str]:
+    det = report.detections
+    values = {
+        "layer": "detections",
+        "type": "matched",
+        "shape": f"{det.total} boxes",
+        "cosine": f"IoU≥{_iou(det.worst_iou)}",
+        "PCC": f"Δscore≤{det.worst_score_diff:.1e}",
+    }
+    return [values.get(name, "—") for name, _ in columns]
+
+
+def render_table(report: Report, console, with_verdict: bool = True) -> None:
+    from rich.table import Table
+
+    title = f"reference {report.label('reference')}  ·  candidate {report.label('candidate')}  ·  {_rule_text(report)}"
+    table = Table(title=title, title_justify="left")
+    columns = _columns(report, rich=True)
+    for name, _ in columns:
+        table.add_column(name, justify="left" if name in ("layer", "type", "shape") else "right")
+    table.add_column("result", justify="left")
     first = report.first_failure
     for row in report.layers:
         result = "[green]PASS[/]" if row.passed else f"[red]FAIL[/] {row.reason}".rstrip()
-        style = "bold red" if row.name == first else None
-        cells = [row.name, row.type, _shape(row), _num(row.max_abs), *(cell(row) for _, cell in extra)]
-        cells += [_num(row.mean_abs), _num(row.max_rel), _num(row.cosine, ".7f"), _num(row.limit), result]
-        table.add_row(*cells, style=style)
+        table.add_row(*(cell(row) for _, cell in columns), result, style="bold red" if row.name == first else None)
     det = report.detections
     if det is not None:
-        cells = ["detections", "matched", f"{det.total} boxes", "—", *("—" for _ in extra), "—", "—"]
-        cells += [f"IoU≥{det.worst_iou:.5f}", f"Δscore {det.worst_score_diff:.1e}"]
-        cells += [f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {det.reason}"]
-        table.add_row(*cells, style="bold red" if first == "detections" else None)
+        result = f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {det.reason}"
+        table.add_row(*_detections_cells(report, columns), result, style="bold red" if first == "detections" else None)
     console.print(table)
+    for line in unlisted_lines(report):
+        console.print(line, highlight=False, markup=False)
     if report.drill is not None:
-        console.print(f"[b]drill-down into {report.first_failure}[/]: every module inside it")
-        render_table(report.drill, console)
-    console.print(("[green]" if report.passed else "[bold red]") + verdict(report) + "[/]")
+        drill = report.drill
+        found = drill.culprit or drill.first_failure
+        console.print(
+            f"[b]drill-down into {_layer_of(drill)}[/]: every module inside it"
+            + (f"; first wrong module [b]{found}[/]" if found else "; no module inside fails on its own"),
+            highlight=False,
+        )
+        render_table(drill, console, with_verdict=False)
+    if with_verdict:
+        console.print(("[green]" if report.passed else "[bold red]") + verdict(report) + "[/]", highlight=False)
+
+
+def _layer_of(report: Report) -> str:
+    names = [row.name for row in report.layers]
+    return min(names, key=len) if names else "—"
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=1, default=float) + "\n"
+    data = report.to_dict()
+    data["verdict"] = verdict(report)
+    return json.dumps(data, indent=1, default=_json_default) + "\n"
+
+
+def _json_default(value):
+    return float(value)
+
+
+def _markdown_table(report: Report, rows: list[LayerRow]) -> list[str]:
+    columns = _columns(report, rich=False)
+    lines = [
+        "| " + " | ".join([name for name, _ in columns] + ["result"]) + " |",
+        "|" + "|".join("---" if name in ("layer", "type", "shape") else "---:" for name, _ in columns) + "|---|",
+    ]
+    first = report.first_failure
+    for row in rows:
+        cells = [cell(row) for _, cell in columns]
+        if row.name == first:
+            cells[0] = f"**{cells[0]}**"
+        result = "PASS" if row.passed else f"**FAIL** {row.reason}".rstrip()
+        lines.append("| " + " | ".join([*cells, result]) + " |")
+    det = report.detections
+    if det is not None:
+        result = f"PASS {det.matched}/{det.total}" if det.passed else f"**FAIL** {det.reason}"
+        lines.append("| " + " | ".join([*_detections_cells(report, columns), result]) + " |")
+    return lines
 
 
 def render_markdown(report: Report) -> str:
     lines = [
         f"### yolo10port diff: {'PASS' if report.passed else 'FAIL'}",
         "",
-        f"reference `{report.reference}`, candidate `{report.candidate}`, "
-        f"atol {report.tolerance['atol']:g}, rtol {report.tolerance['rtol']:g}",
+        f"reference `{report.label('reference')}`, candidate `{report.label('candidate')}`; {_rule_text(report)}",
         "",
-        "| layer | type | shape | max-abs | mean-abs | max-rel | cosine | tolerance | result |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|",
+        *_markdown_table(report, report.layers),
+        "",
+        *(f"- {line}" for line in unlisted_lines(report)),
+        "",
+        f"**{verdict(report)}**",
+        "",
     ]
-    for row in report.layers:
-        mark = "PASS" if row.passed else f"**FAIL** {row.reason}".rstrip()
-        name = f"**{row.name}**" if row.name == report.first_failure else row.name
-        lines.append(
-            f"| {name} | {row.type} | {_shape(row)} | {_num(row.max_abs)} | {_num(row.mean_abs)} | "
-            f"{_num(row.max_rel)} | {_num(row.cosine, '.7f')} | {_num(row.limit)} | {mark} |"
-        )
-    if report.detections:
-        det = report.detections
-        lines.append(
-            f"| detections | matched | {det.total} boxes | | | | | | "
-            f"{'PASS' if det.passed else '**FAIL**'} {det.matched}/{det.total} |"
-        )
-    lines += ["", verdict(report), ""]
+    if report.drill is not None:
+        lines += [
+            f"#### drill-down into {_layer_of(report.drill)}",
+            "",
+            *_markdown_table(report.drill, report.drill.layers),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def render_github(report: Report) -> str:
+    """Markdown for `$GITHUB_STEP_SUMMARY`: verdict first, failing rows, drill result and hint, full table folded."""
+    status = "✅ PASS" if report.passed else "❌ FAIL"
+    lines = [f"## yolo10port parity: {status}", "", f"**{verdict(report)}**", ""]
+    lines.append(
+        f"reference `{report.label('reference')}` · candidate `{report.label('candidate')}` · {_rule_text(report)}"
+    )
+    lines.append("")
+    failing = [row for row in report.layers if not row.passed]
+    if failing:
+        lines += ["### Failing rows", "", *_markdown_table(report, failing[:25]), ""]
+        if len(failing) > 25:
+            lines += [f"… and {len(failing) - 25} more failing rows in the full table below.", ""]
+    if report.drill is not None:
+        drill = report.drill
+        lines += [
+            f"### Drill-down into {_layer_of(drill)}",
+            "",
+            f"First wrong module: **{drill.culprit or drill.first_failure or 'none fails on its own'}**",
+            "",
+            *_markdown_table(drill, [row for row in drill.layers if not row.passed][:15]),
+            "",
+        ]
+    if report.hint:
+        lines += [f"> **Likely cause:** {report.hint}", ""]
+    extra = unlisted_lines(report)
+    if extra:
+        lines += [*(f"- {line}" for line in extra), ""]
+    lines += [
+        f"<details><summary>Full table ({len(report.layers)} rows)</summary>",
+        "",
+        *_markdown_table(report, report.layers),
+        "",
+        "</details>",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def render_junit(report: Report) -> str:
-    suite = ET.Element("testsuite", name="yolo10port.parity", tests=str(len(report.layers) + bool(report.detections)))
+    cases = len(report.layers) + bool(report.detections) + len(report.required)
+    suite = ET.Element("testsuite", name="yolo10port.parity", tests=str(cases))
     failures = 0
     for row in report.layers:
         case = ET.SubElement(suite, "testcase", classname="yolo10port.parity", name=row.name)
         if not row.passed:
             failures += 1
-            detail = row.reason or f"max-abs {row.max_abs:.3e} > {row.limit:.3e}"
-            ET.SubElement(case, "failure", message=detail).text = json.dumps(row.to_dict(), default=float)
+            detail = row.reason or f"max-abs {row.max_abs:.3e} > limit {row.limit:.3e} (pcc {_num(row.pcc, '.6f')})"
+            ET.SubElement(case, "failure", message=detail).text = json.dumps(row.to_dict(), default=_json_default)
+        else:
+            ET.SubElement(
+                case, "system-out"
+            ).text = (
+                f"max-abs {_num(row.max_abs)} limit {_num(row.limit)} margin {_margin(row)} pcc {_num(row.pcc, '.7f')}"
+            )
+    for key in report.required:
+        case = ET.SubElement(suite, "testcase", classname="yolo10port.parity", name=key)
+        failures += 1
+        ET.SubElement(case, "failure", message="required key not in candidate")
     if report.detections:
         case = ET.SubElement(suite, "testcase", classname="yolo10port.parity", name="detections")
         if not report.detections.passed:
             failures += 1
             ET.SubElement(case, "failure", message=report.detections.reason)
     suite.set("failures", str(failures))
+    ET.SubElement(suite, "system-out").text = verdict(report)
     return ET.tostring(suite, encoding="unicode") + "\n"
 
 
 def render(report: Report, fmt: str) -> str:
-    return {"json": render_json, "markdown": render_markdown, "junit": render_junit}[fmt](report)
+    if fmt == "model-explorer":
+        from yolo10port.compare.model_explorer import render_model_explorer
+
+        return render_model_explorer(report)
+    return {"json": render_json, "markdown": render_markdown, "github": render_github, "junit": render_junit}[fmt](
+        report
+    )

@@ -5,17 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from yolo10port.dumps.keys import TOP_LEVEL_LAYERS, top_level_index
 from yolo10port.errors import InputError
-
-TOP_LEVEL_LAYERS = 24  # model.0 … model.23
-
-
-def top_level_index(key: str) -> int | None:
-    """`model.10.attn.qkv` → 10, `model.9.m#2` → 9, `model.23/0` → 23; `detections` belongs to the head (23)."""
-    if key == "detections":
-        return TOP_LEVEL_LAYERS - 1
-    match = re.match(r"model\.(\d+)(?=$|[./#])", key)
-    return int(match.group(1)) if match else None
 
 
 def _check_index(text: str, spec: str) -> int:

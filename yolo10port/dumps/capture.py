@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from yolo10port.dumps.keys import INPUT_MARK
+
 
 def module_depth(path: str) -> int:
     """`model.10` → 1, `model.10.attn` → 2, `model.10.attn.qkv` → 3."""
@@ -59,13 +61,6 @@ class Recorder:
         for name, tensor in flatten_output(base, output):
             self.sink(name, tensor)
             self.module_types[name] = module_type
-
-
-INPUT_MARK = "@input"  # `model.10.attn@input`: what a module received, recorded with --with-inputs
-
-
-def is_input_key(key: str) -> bool:
-    return INPUT_MARK in key
 
 
 def select_modules(

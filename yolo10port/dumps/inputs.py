@@ -1,4 +1,5 @@
-"""Input specs: `ones` (default), `zeros`, `random:SEED`, or an image letterboxed as ultralytics' predictor does."""
+"""Input specs: `ones` (default), `zeros`, `random:SEED`, an image letterboxed as ultralytics' predictor does, or a
+dump whose recorded `input` tensor is reused (the way a port is fed exactly what the reference was fed)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from yolo10port.dumps.spec import STRIDE, RunSpec, check_batch, check_imgsz
 from yolo10port.errors import InputError
 
 PAD_VALUE = 114  # ultralytics' letterbox grey
-STRIDE = 32
 
 
 @dataclass
@@ -20,16 +21,6 @@ class ModelInput:
     tensor: torch.Tensor  # (B, 3, H, W), RGB in [0, 1]
     spec: str  # canonical description, stored in dump metadata: e.g. "ones:1x3x640x640"
     letterbox: dict | None = None  # for images: ratio and padding, to map boxes back to the original
-
-
-def check_imgsz(imgsz: int) -> None:
-    if imgsz <= 0 or imgsz % STRIDE:
-        raise InputError("--imgsz", f"{imgsz} is not a positive multiple of {STRIDE}")
-
-
-def check_batch(batch: int) -> None:
-    if batch < 1:
-        raise InputError("--batch", f"{batch} is not a positive batch size")
 
 
 def letterbox_params(shape: tuple[int, int], imgsz: int, auto: bool) -> dict:
@@ -92,27 +83,48 @@ def array_tensor(image: np.ndarray, imgsz: int, batch: int = 1, auto: bool = Tru
     return tensor, params
 
 
-def make_input(spec: str = "ones", imgsz: int = 640, batch: int = 1, dtype: torch.dtype = torch.float32) -> ModelInput:
-    check_imgsz(imgsz)
-    check_batch(batch)
-    shape = (batch, 3, imgsz, imgsz)
+def make_input(spec: RunSpec, dtype: torch.dtype = torch.float32) -> ModelInput:
+    """The input tensor `spec` describes, in `dtype`, with its canonical description for the dump's metadata."""
+    check_imgsz(spec.imgsz)
+    check_batch(spec.batch)
+    shape = (spec.batch, 3, spec.imgsz, spec.imgsz)
     dims = "x".join(map(str, shape))
-    if spec == "ones":
+    source = spec.input
+    if source == "ones":
         return ModelInput(torch.ones(shape, dtype=dtype), f"ones:{dims}")
-    if spec == "zeros":
+    if source == "zeros":
         return ModelInput(torch.zeros(shape, dtype=dtype), f"zeros:{dims}")
-    if spec.startswith("random:"):
-        seed = spec.split(":", 1)[1]
+    if source.startswith("random:"):
+        seed = source.split(":", 1)[1]
         if not seed.isdigit():
             raise InputError("--input", f"random seed {seed!r} is not a non-negative integer")
         generator = torch.Generator().manual_seed(int(seed))
         return ModelInput(torch.rand(shape, generator=generator).to(dtype), f"random:{seed}:{dims}")
-    path = Path(spec)
+    path = Path(source)
     if not path.exists():
-        raise InputError("--input", f"{spec!r} is neither ones, zeros, random:SEED nor an existing image file")
+        raise InputError(
+            "--input", f"{source!r} is neither ones, zeros, random:SEED, an existing image file nor a dump"
+        )
     if path.is_dir():
         raise InputError(path, "is a directory, not an image")
-    tensor, params = image_tensor(path, imgsz, batch)
+    if path.suffix == ".safetensors":
+        return dump_input(path, dtype)
+    tensor, params = image_tensor(path, spec.imgsz, spec.batch, auto=not spec.square)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     dims = "x".join(map(str, tensor.shape))
     return ModelInput(tensor.to(dtype), f"image:{path.name}:{digest}:{dims}", params)
+
+
+def dump_input(path: Path, dtype: torch.dtype) -> ModelInput:
+    """The `input` tensor recorded in a dump, and its description: feeds a run exactly what that dump was fed."""
+    from yolo10port.dumps.reader import DumpReader, read_dump_metadata
+
+    meta = read_dump_metadata(path)
+    with DumpReader(path) as reader:
+        if "input" not in reader.keys():
+            raise InputError(path, "dump holds no 'input' tensor to reuse")
+        tensor = torch.from_numpy(reader.get("input").astype("float64")).to(dtype)
+    if tensor.ndim != 4 or tensor.shape[1] != 3:
+        raise InputError(path, f"its input tensor has shape {tuple(tensor.shape)}, not (B, 3, H, W)")
+    spec = meta.get("input") or f"dump:{path.name}:" + "x".join(map(str, tensor.shape))
+    return ModelInput(tensor, spec)

@@ -1,4 +1,10 @@
-"""Write one dump: the input, then each hooked module's output as produced, then the metadata."""
+"""Write one dump: the input, then each hooked module's output as produced, then the metadata.
+
+A reference dump also carries its own noise floor: the same network is run a second time in the other precision
+(float64 for a float32 dump), hooked the same way, and for every row the largest difference between the two runs
+is recorded (`noise_floor` in the metadata). That is how far float32 arithmetic alone moves the real network on
+this very input, the scale `diff` judges a candidate's error against (compare/rules.py).
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,43 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from yolo10port.atomic import write_text_atomic
 from yolo10port.dumps.capture import Recorder
 from yolo10port.dumps.inputs import ModelInput
+from yolo10port.dumps.keys import DETECTIONS, INPUT, is_input_key, rows_of
 from yolo10port.dumps.summary import SummaryBuilder
 from yolo10port.dumps.writer import StreamingSafetensorsWriter
-from yolo10port.weights.reader import DUMP_FORMAT
+from yolo10port.formats import DUMP_FORMAT
+
+NOISE_FLOOR = "noise_floor"  # metadata key: JSON map row → max|float32 run − float64 run|
 
 
-def parse_depth(depth: str | int) -> int | None:
-    """`1` = the 24 top-level layers; `2`, `3`… go deeper; `all` = every module (None)."""
-    if str(depth) == "all":
-        return None
-    if not str(depth).isdigit() or int(depth) < 1:
-        from yolo10port.errors import InputError
+def _to_numpy(tensor) -> np.ndarray:
+    if isinstance(tensor, np.ndarray):
+        return tensor
+    return tensor.detach().to("cpu").double().numpy()
 
-        raise InputError("--depth", f"{depth!r} is not a positive integer or 'all'")
-    return int(depth)
+
+class FloorMeter:
+    """Receives the twin run's tensors and measures each against the one already written under the same key."""
+
+    def __init__(self, writer: StreamingSafetensorsWriter):
+        self.writer = writer
+        self.floors: dict[str, float] = {}
+
+    def sink(self, key: str, tensor) -> None:
+        if key in (INPUT, DETECTIONS) or is_input_key(key) or key not in self.writer:
+            return  # the input is given, detections are matched (not compared elementwise), inputs not compared
+        written = self.writer.read_back(key)
+        twin = _to_numpy(tensor)
+        if written.shape != twin.shape:
+            return
+        for (row, a), (_, b) in zip(rows_of(key, written), rows_of(key, twin)):
+            if a.size:
+                difference = np.abs(a.astype(np.float64) - b.astype(np.float64))
+                self.floors[row] = float(np.nanmax(difference))
 
 
 def stream_dump(
@@ -33,19 +57,25 @@ def stream_dump(
     forward: Callable[[Recorder], None],
     metadata: dict[str, str],
     summary_path: str | Path | None = None,
+    twin: Callable[[Recorder], None] | None = None,
+    twin_label: str = "",
 ) -> Path:
-    """Run `forward(recorder)` and stream everything it records to `out` (atomic: no partial file on failure)."""
+    """Run `forward(recorder)` and stream everything it records to `out` (atomic: no partial file on failure).
+
+    `twin(recorder)`, when given, runs the same network in the other precision; its outputs are not written but
+    measured against the written ones, and the per-row noise floor goes into the metadata.
+    """
     writer = StreamingSafetensorsWriter(out)
     summary = SummaryBuilder() if summary_path else None
 
-    def sink(key: str, tensor: torch.Tensor) -> None:
+    def sink(key: str, tensor) -> None:
         writer.add(key, tensor)
         if summary:
             summary.add(key, tensor)
 
     try:
         recorder = Recorder(sink)
-        recorder.record("input", model_input.tensor, "input")
+        recorder.record(INPUT, model_input.tensor, "input")
         forward(recorder)
         full = {
             **metadata,
@@ -55,6 +85,11 @@ def stream_dump(
             "order": json.dumps(writer.order),
             "module_types": json.dumps(recorder.module_types, sort_keys=True),
         }
+        if twin is not None:
+            meter = FloorMeter(writer)
+            twin(Recorder(meter.sink))
+            full[NOISE_FLOOR] = json.dumps(meter.floors)
+            full["noise_floor_by"] = twin_label
         path = writer.close(full)
     except BaseException:
         writer.abort()

@@ -13,22 +13,40 @@ import shutil
 import struct
 from pathlib import Path
 
-import torch
+import numpy as np
 
 from yolo10port.atomic import atomic_path, write_error
 
-SAFETENSORS_DTYPES = {
-    torch.float64: "F64",
-    torch.float32: "F32",
-    torch.float16: "F16",
-    torch.bfloat16: "BF16",
-    torch.int64: "I64",
-    torch.int32: "I32",
-    torch.int16: "I16",
-    torch.int8: "I8",
-    torch.uint8: "U8",
-    torch.bool: "BOOL",
+SAFETENSORS_CODES = {
+    np.dtype(np.float64): "F64",
+    np.dtype(np.float32): "F32",
+    np.dtype(np.float16): "F16",
+    np.dtype(np.int64): "I64",
+    np.dtype(np.int32): "I32",
+    np.dtype(np.int16): "I16",
+    np.dtype(np.int8): "I8",
+    np.dtype(np.uint8): "U8",
+    np.dtype(np.bool_): "BOOL",
 }
+
+
+def as_bytes(tensor) -> tuple[str, list[int], np.ndarray]:
+    """(safetensors dtype code, shape, a little-endian byte view) of a torch tensor or a numpy array, no copy
+    where the data is already contiguous on the CPU. torch's bfloat16, which numpy lacks, goes as its raw bits."""
+    if not isinstance(tensor, np.ndarray):  # a torch tensor; torch is imported only by the producers that use it
+        import torch
+
+        tensor = tensor.detach().to("cpu").contiguous()
+        if tensor.dtype == torch.bfloat16:
+            return "BF16", list(tensor.shape), tensor.reshape(-1).view(torch.int16).numpy().view(np.uint8)
+        tensor = tensor.numpy()
+    array = np.ascontiguousarray(tensor)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    code = SAFETENSORS_CODES.get(np.dtype(array.dtype.str.lstrip("<>=|")))
+    if code is None:
+        raise ValueError(f"dtype {array.dtype} cannot be stored in a dump")
+    return code, list(array.shape), array.reshape(-1).view(np.uint8)
 
 
 class StreamingSafetensorsWriter:
@@ -46,23 +64,36 @@ class StreamingSafetensorsWriter:
     def __contains__(self, key: str) -> bool:
         return key in self._entries
 
-    def add(self, key: str, tensor: torch.Tensor) -> None:
+    def add(self, key: str, tensor) -> None:
+        """Append a torch tensor or numpy array under `key`."""
         if key in self._entries:
             raise ValueError(f"duplicate tensor key {key}")
-        tensor = tensor.detach().to("cpu").contiguous()
-        # A view of the tensor's own bytes: written without the copy that .tobytes() would make.
-        raw = tensor.reshape(-1).view(torch.uint8).numpy() if tensor.numel() else b""
+        code, shape, raw = as_bytes(tensor)  # a view of the tensor's own bytes: no .tobytes() copy
         try:
             self._data.write(raw)
         except OSError as error:
             raise write_error(self.path, error) from None
         self._entries[key] = {
-            "dtype": SAFETENSORS_DTYPES[tensor.dtype],
-            "shape": list(tensor.shape),
+            "dtype": code,
+            "shape": shape,
             "data_offsets": [self._offset, self._offset + len(raw)],
         }
         self._offset += len(raw)
         self.order.append(key)
+
+    def read_back(self, key: str) -> np.ndarray:
+        """A tensor already added, read back from the scratch file (the noise-floor twin run compares with it)."""
+        from yolo10port.dumps.reader import NUMPY_DTYPES, bfloat16_to_float32
+
+        entry = self._entries[key]
+        start, end = entry["data_offsets"]
+        self._data.flush()
+        with open(self._scratch, "rb") as data:
+            data.seek(start)
+            raw = data.read(end - start)
+        code = entry["dtype"]
+        flat = bfloat16_to_float32(raw) if code == "BF16" else np.frombuffer(raw, dtype=NUMPY_DTYPES[code])
+        return flat.reshape(entry["shape"])
 
     def close(self, metadata: dict[str, str]) -> Path:
         try:

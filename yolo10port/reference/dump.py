@@ -1,4 +1,9 @@
-"""`yolo10port dump`: per-layer outputs of the real ultralytics network, captured by forward hooks."""
+"""`yolo10port dump`: per-layer outputs of the real ultralytics network, captured by forward hooks.
+
+The dump carries its own noise floor by default: the network is run twice, in float32 and in float64, and each
+row's largest difference between the two runs is recorded (dumps/run.py), so that `diff` can tell honest float32
+rounding from a bug on this very input.
+"""
 
 from __future__ import annotations
 
@@ -7,82 +12,102 @@ from pathlib import Path
 import torch
 
 from yolo10port import __version__
-from yolo10port.dumps.capture import INPUT_MARK, Recorder, hooked, unshare_modules
+from yolo10port.dumps.capture import Recorder, hooked, unshare_modules
+from yolo10port.dumps.device import TORCH_DTYPES, numerics, torch_device
 from yolo10port.dumps.inputs import make_input
+from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, HEAD, INPUT_MARK
 from yolo10port.dumps.run import stream_dump
+from yolo10port.dumps.spec import REFERENCE_DTYPES, RunSpec
+from yolo10port.errors import InputError
 from yolo10port.reference.network import reference_network, ultralytics_version
-from yolo10port.weights.reader import read_weights
+from yolo10port.weights.reader import Weights, read_weights
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-HEAD = "one2one"
+DTYPES = {name: TORCH_DTYPES[name] for name in REFERENCE_DTYPES}
+TWIN = {"float32": "float64", "float64": "float32"}  # the precision the noise-floor run uses
 
 
 def is_one_to_many(path: str) -> bool:
     return path.startswith(("model.23.cv2", "model.23.cv3"))
 
 
+def weights_of(weights: Weights | str | Path) -> Weights:
+    return weights if isinstance(weights, Weights) else read_weights(weights)
+
+
 def dump_reference(
-    model_path: str | Path,
+    weights: Weights | str | Path,
     out: str | Path,
-    input_spec: str = "ones",
-    imgsz: int = 640,
-    batch: int = 1,
-    depth: int | None = 1,
-    dtype: str = "float32",
+    spec: RunSpec = RunSpec(),
     fuse: bool = False,
     summary: str | Path | None = None,
-    max_det: int = 300,
-    with_inputs: bool = False,
-    within: str | None = None,
+    floor: bool = True,
 ) -> Path:
-    """Dump the ultralytics network's outputs; `with_inputs` adds each module's input (`<path>@input`), which
-    `check` feeds to the clean model's module alone to measure isolated error; `within` limits hooks to a subtree.
+    """Dump the ultralytics network's outputs for `spec`, with the float64-vs-float32 noise floor unless `floor`
+    is False. `spec.with_inputs` adds each module's input (`<path>@input`), which isolated error feeds to a
+    candidate's module alone; `spec.within` limits the hooks to one subtree (drill-down).
     """
-    weights = read_weights(model_path)
-    torch_dtype = DTYPES[dtype]
-    model_input = make_input(input_spec, imgsz, batch, torch_dtype)
+    weights = weights_of(weights)
+    if spec.dtype not in DTYPES:
+        raise InputError("--dtype", f"{spec.dtype!r} is not one of {', '.join(DTYPES)} for a reference")
+    if spec.tf32:
+        raise InputError("--tf32", "references are computed with TF32 off; TF32 is a candidate's choice")
+    device = torch_device(spec.device)
+    torch_dtype = DTYPES[spec.dtype]
+    model_input = make_input(spec, torch_dtype)
     model = reference_network(weights, fuse=fuse, dtype=torch_dtype)
-    weights.state_dict = {}  # loaded into the network: the checkpoint's copy need not stay in memory
     unshare_modules(model)
+    model.to(device)
     head = model.model[-1]
-    head.max_det = max_det
+    head.max_det = spec.max_det
 
-    def forward(recorder: Recorder) -> None:
+    def run(recorder: Recorder, dtype: torch.dtype) -> None:
+        model.to(dtype)
+        images = model_input.tensor.to(device=device, dtype=dtype)
         original = head.postprocess
 
         # The head's own hook would see (detections, raw dict); DESIGN wants the decoded prediction before top-k
         # at `model.23`, which is exactly what postprocess receives (permuted), and `detections`, what it returns.
         def capture(preds: torch.Tensor) -> torch.Tensor:
             if records_head:
-                recorder.record("model.23", preds.permute(0, 2, 1), type(head).__name__)
+                recorder.record(DECODED_HEAD, preds.permute(0, 2, 1), type(head).__name__)
             detections = original(preds)
-            recorder.record("detections", detections, "postprocess")
+            recorder.record(DETECTIONS, detections, "postprocess")
             return detections
 
         def capture_input(_module, inputs) -> None:
-            recorder.record("model.23" + INPUT_MARK, inputs[0], type(head).__name__)
+            recorder.record(DECODED_HEAD + INPUT_MARK, inputs[0], type(head).__name__)
 
-        records_head = within is None or within == "model.23"
+        records_head = spec.within is None or spec.within == DECODED_HEAD
         head.postprocess = capture
-        pre_hook = head.register_forward_pre_hook(capture_input) if with_inputs and records_head else None
-        skip = lambda p: p == "model.23" or is_one_to_many(p)  # noqa: E731
+        pre_hook = head.register_forward_pre_hook(capture_input) if spec.with_inputs and records_head else None
+        skip = lambda p: p == DECODED_HEAD or is_one_to_many(p)  # noqa: E731
         try:
-            with hooked(model, recorder, depth, skip, with_inputs, within):
-                with torch.inference_mode():
-                    model(model_input.tensor)
+            with hooked(model, recorder, spec.depth, skip, spec.with_inputs, spec.within), torch.inference_mode():
+                model(images)
         finally:
             del head.postprocess
             if pre_hook is not None:
                 pre_hook.remove()
 
-    metadata = {
-        "producer": ultralytics_version(),
-        "tool": f"yolo10port {__version__}",
-        "weights_sha256": weights.source_sha256,
-        "head": HEAD,
-        "scale": weights.scale,
-        "nc": str(weights.nc),
-        "fused": str(bool(fuse or weights.fused)).lower(),
-        "depth": "all" if depth is None else str(depth),
-    }
-    return stream_dump(out, model_input, forward, metadata, summary)
+    twin_dtype = DTYPES[TWIN[spec.dtype]]
+    with numerics(device, tf32=False) as device_meta:
+        metadata = {
+            "producer": ultralytics_version(),
+            "tool": f"yolo10port {__version__}",
+            "weights_sha256": weights.source_sha256,
+            "head": HEAD,
+            "scale": weights.scale,
+            "nc": str(weights.nc),
+            "fused": str(bool(fuse or weights.fused)).lower(),
+            "depth": spec.depth_label,
+            **device_meta,
+        }
+        return stream_dump(
+            out,
+            model_input,
+            lambda recorder: run(recorder, torch_dtype),
+            metadata,
+            summary,
+            twin=(lambda recorder: run(recorder, twin_dtype)) if floor else None,
+            twin_label=f"the same network in {TWIN[spec.dtype]} on {spec.device}",
+        )

@@ -7,6 +7,8 @@ ships. The checkpoint is then saved the way ultralytics saves released ones (str
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 from pathlib import Path
 
@@ -95,6 +97,20 @@ def redraw_one_to_many_head(model: nn.Module, seed: int) -> None:
                     nn.init.uniform_(conv.bias, -bound, bound, generator=generator)
 
 
+@contextlib.contextmanager
+def quiet_ultralytics():
+    """ultralytics logs to stdout ("Optimizer stripped from …/.x.pt.trained.partial"): keep its chatter, and our
+    temporary file names, out of our output."""
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(level)
+
+
 def build_fixture(scale: str, out: str | Path, nc: int = 80, seed: int = 0, fused: bool = False) -> Path:
     from ultralytics.utils.torch_utils import strip_optimizer
 
@@ -112,7 +128,7 @@ def build_fixture(scale: str, out: str | Path, nc: int = 80, seed: int = 0, fuse
     trained = out.with_name(f".{out.name}.trained.partial")
     try:
         torch.save({"epoch": 0, "model": model, "ema": None, "train_args": train_args}, trained)
-        with atomic_path(out) as released:
+        with atomic_path(out) as released, quiet_ultralytics():
             strip_optimizer(trained, str(released))  # exactly ultralytics' release step: fp16, no optimizer
     finally:
         trained.unlink(missing_ok=True)
@@ -125,3 +141,12 @@ def cached_fixture(scale: str, folder: str | Path) -> Path:
     if not path.exists():
         build_fixture(scale, path)
     return path
+
+
+def fixture_cache() -> Path:
+    """Where fixtures the tool builds for itself live: the user's cache ($XDG_CACHE_HOME or ~/.cache), never the
+    working directory; YOLO10PORT_CACHE overrides."""
+    import os
+
+    root = os.environ.get("YOLO10PORT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(root) / "yolo10port" / "fixtures"

@@ -17,7 +17,8 @@ from yolo10port import __version__
 from yolo10port.atomic import check_output_path, write_text_atomic
 from yolo10port.dumps.writer import StreamingSafetensorsWriter
 from yolo10port.errors import InputError
-from yolo10port.weights.reader import WEIGHTS_FORMAT, Weights, read_weights
+from yolo10port.formats import WEIGHTS_FORMAT
+from yolo10port.weights.reader import Weights, read_weights
 
 EXPORT_DTYPES = {"keep": None, "float32": torch.float32, "float16": torch.float16}
 
@@ -30,6 +31,7 @@ class ExportResult:
     modules: Path
     tensors: int
     nonfinite: list[str]
+    written_dtype: str  # the floating-point dtype(s) of the file written, which --dtype may have changed
 
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
@@ -41,13 +43,14 @@ def sidecar_paths(out: Path) -> tuple[Path, Path]:
     return stem.with_name(stem.name + ".manifest.json"), stem.with_name(stem.name + ".modules.txt")
 
 
-def export_weights(model_path: str | Path, out: str | Path | None = None, dtype: str = "keep") -> ExportResult:
+def export_weights(model: Weights | str | Path, out: str | Path | None = None, dtype: str = "keep") -> ExportResult:
+    """Write `model` (a weights file, or weights already read) as safetensors with its manifest and module tree."""
     if dtype not in EXPORT_DTYPES:
         raise InputError("--dtype", f"{dtype!r} is not one of {', '.join(EXPORT_DTYPES)}")
-    model_path = Path(model_path)
+    model_path = model.path if isinstance(model, Weights) else Path(model)
     out = Path(out) if out else model_path.with_suffix(".safetensors")
     check_output_path(out, model_path)
-    weights = read_weights(model_path)
+    weights = model if isinstance(model, Weights) else read_weights(model_path)
     target = EXPORT_DTYPES[dtype]
     tensors = {
         k: (v.to(target) if target is not None and v.is_floating_point() else v).contiguous()
@@ -69,6 +72,7 @@ def export_weights(model_path: str | Path, out: str | Path | None = None, dtype:
         "producer": f"yolo10port {__version__}",
         "module_types": json.dumps(weights.module_types),
         "nonfinite_tensors": json.dumps(nonfinite),
+        "train_imgsz": str(weights.train_imgsz or ""),
     }
     manifest_path, modules_path = sidecar_paths(out)
     manifest = {
@@ -87,7 +91,8 @@ def export_weights(model_path: str | Path, out: str | Path | None = None, dtype:
         raise
     write_text_atomic(manifest_path, json.dumps(manifest, indent=1) + "\n")
     write_text_atomic(modules_path, module_tree_text(weights))
-    return ExportResult(weights, out, manifest_path, modules_path, len(tensors), nonfinite)
+    written = sorted({str(v.dtype).removeprefix("torch.") for v in tensors.values() if v.is_floating_point()})
+    return ExportResult(weights, out, manifest_path, modules_path, len(tensors), nonfinite, ",".join(written))
 
 
 def module_tree_text(weights: Weights) -> str:

@@ -21,11 +21,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from yolo10port.errors import InputError
+from yolo10port.formats import DUMP_FORMAT, WEIGHTS_FORMAT, safetensors_metadata
 from yolo10port.weights.scales import is_fused, nc_from_shapes, scale_from_shapes
 from yolo10port.weights.unpickler import RestrictedUnpickler, StandIn, UnsafePickleError
-
-WEIGHTS_FORMAT = "yolo10port-weights/1"
-DUMP_FORMAT = "yolo10port-dump/1"
 
 
 @dataclass
@@ -46,6 +44,7 @@ class Weights:
     source_sha256: str = ""
     arch: dict[str, Any] | None = None
     module_types: dict[str, str] = field(default_factory=dict)  # module path → class name, as pickled
+    train_imgsz: int | None = None  # the image size it was trained at (train_args), when the file says
 
 
 def sha256_file(path: Path) -> str:
@@ -141,6 +140,7 @@ def _read_torch_zip(path: Path) -> Weights:
         stride=[float(s) for s in stride.tolist()] if isinstance(stride, torch.Tensor) else [8.0, 16.0, 32.0],
         saved_by=f"ultralytics {version}" if version else "unknown",
         saved_on=payload.get("date"),
+        train_imgsz=_train_imgsz(payload.get("train_args")),
         model_class=model.class_path,
         source_sha256=sha256_file(path),
         arch=arch,
@@ -203,6 +203,13 @@ def _scale_of(path: Path, state_dict: dict[str, torch.Tensor]) -> str:
     return from_shapes
 
 
+def _train_imgsz(train_args: Any) -> int | None:
+    imgsz = train_args.get("imgsz") if isinstance(train_args, dict) else None
+    if isinstance(imgsz, (list, tuple)) and imgsz:
+        imgsz = max(imgsz)
+    return int(imgsz) if isinstance(imgsz, int) and imgsz > 0 else None
+
+
 def _names(names: Any) -> dict[int, str]:
     if isinstance(names, dict):
         return {int(k): str(v) for k, v in names.items()}
@@ -214,17 +221,8 @@ def _names(names: Any) -> dict[int, str]:
 # --- .safetensors ----------------------------------------------------------------------------------------------
 
 
-def read_safetensors_metadata(path: Path) -> dict[str, str]:
-    """Header metadata of a safetensors file; InputError when the header is not valid safetensors."""
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return dict(handle.metadata() or {})
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise InputError(path, f"not a valid safetensors file ({str(error).splitlines()[0]})") from None
-
-
 def _read_safetensors(path: Path) -> Weights:
-    meta = read_safetensors_metadata(path)
+    meta = safetensors_metadata(path)
     kind = meta.get("format")
     if kind == DUMP_FORMAT:
         raise InputError(path, "is a yolo10port dump, not a weights file (give the .pt or the exported weights)")
@@ -258,4 +256,5 @@ def _read_safetensors(path: Path) -> Weights:
         source_sha256=meta.get("source_sha256", sha256_file(path)),
         arch=None,
         module_types=json.loads(meta.get("module_types", "{}")),
+        train_imgsz=int(meta["train_imgsz"]) if meta.get("train_imgsz", "").isdigit() else None,
     )

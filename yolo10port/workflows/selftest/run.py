@@ -9,8 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yolo10port.check import run_check
-from yolo10port.selftest.mutations import MUTATIONS, Mutation
+from yolo10port.dumps.spec import RunSpec
+from yolo10port.weights.reader import read_weights
+from yolo10port.workflows.check import run_check
+from yolo10port.workflows.selftest.mutations import MUTATIONS, Mutation
 
 
 def bundled_image(name: str = "bus.jpg") -> str:
@@ -56,18 +58,21 @@ def run_selftest(
     inputs: dict[str, str] | None = None,
     mutations: list[Mutation] = MUTATIONS,
     imgsz: int = 640,
+    device: str = "cpu",
     progress: Callable[[str], None] = lambda _step: None,
 ) -> SelftestResult:
     inputs = inputs or {kind: spec or bundled_image() for kind, spec in INPUT_KINDS.items()}
     result = SelftestResult(scale, inputs)
+    weights = read_weights(model_path)
     with tempfile.TemporaryDirectory(prefix="yolo10port-selftest-") as scratch:
         for kind, spec in inputs.items():
             progress(f"{kind}: unmutated model")
             folder = Path(scratch) / kind
-            result.baseline[kind] = run_check(model_path, folder, spec, imgsz).report.passed
+            run = RunSpec(input=spec, imgsz=imgsz, device=device)
+            result.baseline[kind] = run_check(weights, folder, run).report.passed
             for mutation in mutations:
                 progress(f"{kind}: {mutation.name}")
-                report = run_check(model_path, folder, spec, imgsz, mutate=mutation.plant, reuse=True).report
+                report = run_check(weights, folder, run, mutate=mutation.plant, reuse=True).report
                 det = report.detections
                 result.outcomes.setdefault(mutation.name, {})[kind] = Outcome(
                     caught=not report.passed,

@@ -7,13 +7,16 @@ so that the whole path can be proven equal to `YOLO(...).predict` (check --e2e).
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from yolo10port.dumps.inputs import array_tensor, check_imgsz, read_image
+from yolo10port.atomic import atomic_path
+from yolo10port.dumps.inputs import array_tensor, read_image
+from yolo10port.dumps.spec import check_imgsz
 from yolo10port.model import YOLOv10
 
 
@@ -55,15 +58,21 @@ def rows_on_original(
     model: YOLOv10, tensor: torch.Tensor, original_hw: tuple[int, int], conf: float = 0.25
 ) -> torch.Tensor:
     """The same from an already letterboxed (1, 3, h, w) input tensor of an image of shape `original_hw`."""
-    dtype = next(model.parameters()).dtype
-    rows = model(tensor.to(dtype))[0].float()
+    parameter = next(model.parameters())
+    rows = model(tensor.to(device=parameter.device, dtype=parameter.dtype))[0].float().cpu()
     rows = rows[rows[:, 4] > conf]  # ultralytics' end-to-end filter: strictly above conf
     rows[:, :4] = scale_boxes(rows[:, :4].clone(), tuple(tensor.shape[2:]), original_hw)
     return rows
 
 
-def predict(model: YOLOv10, image: str | Path | np.ndarray, imgsz: int = 640, conf: float = 0.25) -> list[Detection]:
-    """Detect on one image (a path, or an (H, W, 3) BGR uint8 array as OpenCV gives)."""
+def predict(
+    model: YOLOv10, image: str | Path | np.ndarray, imgsz: int = 640, conf: float = 0.25, device: str = "cpu"
+) -> list[Detection]:
+    """Detect on one image (a path, or an (H, W, 3) BGR uint8 array as OpenCV gives), on `device`."""
+    if device != "cpu":
+        from yolo10port.dumps.device import torch_device
+
+        model.to(torch_device(device))
     array = read_image(image) if isinstance(image, (str, Path)) else image
     names = getattr(model, "names", None) or {}
     return [
@@ -72,3 +81,40 @@ def predict(model: YOLOv10, image: str | Path | np.ndarray, imgsz: int = 640, co
         )
         for row in predict_rows(model, array, imgsz, conf)
     ]
+
+
+def class_colour(class_id: int) -> tuple[int, int, int]:
+    """A distinct, stable BGR colour per class (golden-ratio hues)."""
+    r, g, b = colorsys.hsv_to_rgb((class_id * 0.618034) % 1.0, 0.85, 0.95)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+def draw_detections(image: np.ndarray, detections: list[Detection]) -> np.ndarray:
+    """A copy of the BGR image with each box, its class name and score; lowest scores drawn first."""
+    import cv2
+
+    canvas = image.copy()
+    thickness = max(1, round(min(canvas.shape[:2]) / 300))
+    scale = max(0.4, min(canvas.shape[:2]) / 900)
+    for det in sorted(detections, key=lambda d: d.score):
+        colour = class_colour(det.class_id)
+        x1, y1, x2, y2 = (int(round(v)) for v in det.box)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
+        label = f"{det.name} {det.score:.2f}"
+        (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = y1 - h - base - 2 if y1 - h - base - 2 >= 0 else y1
+        cv2.rectangle(canvas, (x1, top), (x1 + w + 2, top + h + base + 2), colour, -1)
+        cv2.putText(canvas, label, (x1 + 1, top + h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
+
+
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+    import cv2
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        ok, encoded = cv2.imencode(path.suffix or ".png", image)
+        if not ok:
+            raise ValueError(f"OpenCV cannot encode {path.suffix!r} images")
+        tmp.write_bytes(encoded.tobytes())
+    return path

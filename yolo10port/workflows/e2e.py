@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from yolo10port.candidates.clean import load_clean_model
 from yolo10port.compare.detections import DetectionMatch, match_detections
-from yolo10port.compare.tolerances import Tolerances
+from yolo10port.compare.rules import Tolerances
 from yolo10port.dumps.inputs import array_tensor, read_image
-from yolo10port.predict import rows_on_original
 from yolo10port.reference.predict import ultralytics_predict
-from yolo10port.runner import load_clean_model
+from yolo10port.workflows.detect import rows_on_original
 
 
 @dataclass
@@ -42,5 +42,7 @@ def run_e2e(
     our_input, _ = array_tensor(array, imgsz)
     ours = rows_on_original(model, our_input, array.shape[:2], conf)
     same_input = our_input.shape == ul_input.shape and bool((our_input == ul_input).all())
-    match = match_detections(ul_boxes[None].double(), ours[None].double(), tol.match_iou, tol.match_score)
+    match = match_detections(
+        ul_boxes[None].double().numpy(), ours[None].double().numpy(), tol.match_iou, tol.match_score
+    )
     return EndToEnd(str(image), match, len(ul_boxes), len(ours), same_input)

@@ -106,8 +106,8 @@ def interleaved_latency_ms(forwards: dict[str, Callable[[], object]], repeat: in
 
 
 def bench_latency(scale: str, fixtures: Path, imgsz: int, repeat: int, compile: bool = False) -> LatencyRow:
+    from yolo10port.candidates.clean import load_clean_model
     from yolo10port.reference.network import reference_network
-    from yolo10port.runner import load_clean_model
     from yolo10port.weights.reader import read_weights
 
     path = cached_fixture(scale, fixtures)
@@ -131,9 +131,9 @@ def bench_latency(scale: str, fixtures: Path, imgsz: int, repeat: int, compile: 
 
 def bench_check(scale: str, fixtures: Path) -> dict[str, float]:
     """Wall-time breakdown of `check`: imports (in a fresh interpreter), then each step of run_check."""
-    from yolo10port.check import run_check
+    from yolo10port.workflows.check import run_check
 
-    code = "import time; t = time.perf_counter(); import yolo10port.check; print(time.perf_counter() - t)"
+    code = "import time; t = time.perf_counter(); import yolo10port.workflows.check; print(time.perf_counter() - t)"
     imports = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     result = run_check(cached_fixture(scale, fixtures))
     return {"imports": imports, **result.seconds}
@@ -181,8 +181,8 @@ with torch.inference_mode():
 
 
 def bench_memory(scale: str, fixtures: Path) -> MemoryFigures:
+    from yolo10port.candidates.clean import load_clean_model
     from yolo10port.dumps.reader import DumpReader
-    from yolo10port.runner import load_clean_model
 
     path = cached_fixture(scale, fixtures)
     cli = ["-m", "yolo10port.cli"]

@@ -2,7 +2,7 @@
 
 Two depth-all dumps of a foreign port carry no module to re-run, so only chained error is known: the first failing
 submodule in execution order (children run before their parent) is the best pointer. `check --drill` does more:
-see yolo10port/drill.py.
+see workflows/drill.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from yolo10port.compare.engine import Report
-from yolo10port.compare.selectors import top_level_index
+from yolo10port.dumps.keys import top_level_index
 
 
 def failing_layer(report: Report) -> str | None:
@@ -29,4 +29,14 @@ def drill_existing(report: Report) -> Report | None:
     if not inside:
         return None
     own = [row for row in report.layers if row.name == layer]
-    return replace(report, layers=inside + own, detections=None, drill=None)
+    return replace(
+        report,
+        layers=inside + own,
+        detections=None,
+        drill=None,
+        missing=[],
+        required=[],
+        ignored=[],
+        not_comparable={},
+        notes=[],
+    )

@@ -1,8 +1,7 @@
-"""Pictures a person can look at: detections drawn on the image (`detect`), per-layer errors (`diff --plot`)."""
+"""The per-layer error picture of a diff (`diff --plot`): errors on a log scale against each layer's limit."""
 
 from __future__ import annotations
 
-import colorsys
 import math
 from pathlib import Path
 
@@ -10,44 +9,6 @@ import numpy as np
 
 from yolo10port.atomic import atomic_path
 from yolo10port.compare.engine import Report
-from yolo10port.predict import Detection
-
-
-def class_colour(class_id: int) -> tuple[int, int, int]:
-    """A distinct, stable BGR colour per class (golden-ratio hues)."""
-    r, g, b = colorsys.hsv_to_rgb((class_id * 0.618034) % 1.0, 0.85, 0.95)
-    return int(b * 255), int(g * 255), int(r * 255)
-
-
-def draw_detections(image: np.ndarray, detections: list[Detection]) -> np.ndarray:
-    """A copy of the BGR image with each box, its class name and score; lowest scores drawn first."""
-    import cv2
-
-    canvas = image.copy()
-    thickness = max(1, round(min(canvas.shape[:2]) / 300))
-    scale = max(0.4, min(canvas.shape[:2]) / 900)
-    for det in sorted(detections, key=lambda d: d.score):
-        colour = class_colour(det.class_id)
-        x1, y1, x2, y2 = (int(round(v)) for v in det.box)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        label = f"{det.name} {det.score:.2f}"
-        (w, h), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        top = y1 - h - base - 2 if y1 - h - base - 2 >= 0 else y1
-        cv2.rectangle(canvas, (x1, top), (x1 + w + 2, top + h + base + 2), colour, -1)
-        cv2.putText(canvas, label, (x1 + 1, top + h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return canvas
-
-
-def write_image(path: str | Path, image: np.ndarray) -> Path:
-    import cv2
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        ok, encoded = cv2.imencode(path.suffix or ".png", image)
-        if not ok:
-            raise ValueError(f"OpenCV cannot encode {path.suffix!r} images")
-        tmp.write_bytes(encoded.tobytes())
-    return path
 
 
 def plot_errors(report: Report, path: str | Path) -> Path:

@@ -1,0 +1,3 @@
+from yolo10port.cli.app import main
+
+main()

@@ -1,0 +1,107 @@
+"""The Typer application, its two consoles, and how every command ends: exit 0 pass, 1 parity breach, 2 input.
+
+Kept free of torch, the runtimes and ultralytics: `--help` and usage errors must be instant, and `diff` must run
+from the light install (numpy + safetensors).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+
+import typer
+from rich.console import Console
+
+from yolo10port.errors import InputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Port YOLOv10 out of ultralytics and prove the port right, layer by layer.",
+)
+# Not a terminal (CI logs, pipes): rich would wrap at 80 columns, too narrow for the error table.
+out_console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, soft_wrap=True)  # one message, one line, however long
+
+EXIT_PASS, EXIT_BREACH, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+# What the light install (numpy, safetensors, typer, rich: enough to compare dumps) leaves out.
+FULL_INSTALL = {
+    "torch",
+    "torchvision",
+    "ultralytics",
+    "cv2",
+    "onnx",
+    "onnxruntime",
+    "onnxslim",
+    "openvino",
+    "matplotlib",
+}
+
+
+def command(func):
+    """Expected failures → one red line on stderr and exit 2; never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except InputError as error:
+            err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        except KeyboardInterrupt:
+            err_console.print("[red]interrupted[/]: no output written")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except ModuleNotFoundError as error:
+            package = (error.name or "").split(".")[0]
+            if package not in FULL_INSTALL:
+                raise
+            err_console.print(
+                f"[red]error:[/] this command needs {package}, which the light install leaves out; "
+                "install the full tool: pip install 'yolo10port[full]'",
+                highlight=False,
+                soft_wrap=True,
+            )
+        except Exception as error:
+            from yolo10port.model.loading import LoadError  # imported here: it costs the torch import
+
+            if not isinstance(error, LoadError):
+                raise
+            err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT)
+
+    return wrapper
+
+
+def main() -> None:
+    """Entry point. Usage errors (a non-integer `--batch`, an unknown option) also end as one line, exit 2."""
+    # Like cat or grep: a reader that goes away (`yolo10port diff … | head -1`) ends this process by SIGPIPE, never
+    # with a BrokenPipeError that would end as exit 1 (which means a parity breach) or a traceback.
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as error:  # click's UsageError and friends, vendored by typer
+        context = getattr(error, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        err_console.print(f"[red]error:[/] {error.format_message()}{hint}", highlight=False, soft_wrap=True)
+        code = getattr(error, "exit_code", EXIT_INPUT)
+    except typer.Abort:
+        err_console.print("[red]aborted[/]")
+        code = EXIT_INTERRUPTED
+    except Exception as error:
+        if os.environ.get("YOLO10PORT_TRACEBACK"):
+            raise
+        # A bug, or an input nobody anticipated: still one line, and the way to the traceback.
+        message = str(error).splitlines()[0] if str(error) else ""
+        err_console.print(
+            f"[red]unexpected error:[/] {type(error).__name__}: {message} "
+            "(set YOLO10PORT_TRACEBACK=1 to see where; please report it)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        code = EXIT_INPUT
+    sys.exit(code or 0)

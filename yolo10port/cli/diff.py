@@ -1,0 +1,120 @@
+"""`yolo10port diff` and how every report reaches the user (`emit`): the one command a port's CI needs.
+
+Imports neither torch nor ultralytics: it runs from the light install (README).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
+from yolo10port.cli.options import Format, Layer, Require, Tol, one_of
+
+OutReport = Annotated[
+    Path | None, typer.Option("-o", "--out", help="write the report to this file (default: stdout)", show_default=False)
+]
+
+
+def emit(report, fmt: str, out: Path | None) -> None:
+    """Print or write a Report or a ReportSet. A machine-readable document owns stdout: nothing else is printed
+    there (human lines go to stderr); with -o the document goes to the file and the verdict to stdout."""
+    import sys
+    from io import StringIO
+
+    from rich.console import Console
+
+    from yolo10port.atomic import write_text_atomic
+    from yolo10port.compare.report import render, render_table, verdict
+    from yolo10port.compare.sets import ReportSet
+
+    many = isinstance(report, ReportSet)
+    if fmt == "table":
+        draw = report.render_table if many else lambda console: render_table(report, console)
+        draw(out_console)
+        if out:
+            buffer = StringIO()
+            draw(Console(file=buffer, width=220, color_system=None))
+            write_text_atomic(out, buffer.getvalue())
+        return
+    text = report.render(fmt) if many else render(report, fmt)
+    summary = report.verdict() if many else verdict(report)
+    if out:
+        write_text_atomic(out, text)
+        out_console.print(summary, highlight=False, markup=False)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        err_console.print(summary, highlight=False, markup=False)
+
+
+def check_format(fmt: str) -> None:
+    from yolo10port.compare.report import FORMATS
+
+    one_of("--format", fmt, FORMATS)
+
+
+@app.command()
+@command
+def diff(
+    reference: Annotated[Path, typer.Argument(help="reference dump (.safetensors), or a folder of them (golden)")],
+    candidate: Annotated[Path, typer.Argument(help="candidate dump from any language, or a folder of them")],
+    layer: Layer = None,
+    tol: Tol = None,
+    k: Annotated[
+        float | None, typer.Option(help="floor rule: the multiple of the noise floor allowed (default 16)")
+    ] = None,
+    atol: Annotated[float | None, typer.Option(help="fixed rule: absolute tolerance (default 1e-5)")] = None,
+    rtol: Annotated[float | None, typer.Option(help="fixed rule: × max|reference| of the row (default 1e-4)")] = None,
+    tolerances: Annotated[Path | None, typer.Option(help="TOML file with per-layer overrides")] = None,
+    require: Require = None,
+    format: Format = "table",
+    out: OutReport = None,
+    force: Annotated[bool, typer.Option("--force", help="compare dumps of different inputs or models")] = False,
+    drill: Annotated[
+        bool, typer.Option("--drill", help="list the submodules of the first failing layer (dumps at --depth all)")
+    ] = False,
+    plot: Annotated[Path | None, typer.Option(help="also draw the per-layer errors (log scale) to this PNG")] = None,
+):
+    """Per-layer error table of two dumps (or two folders of dumps); exit 1 on a tolerance breach.
+
+    Each row is judged against the reference's own noise floor (how far float32 moves it on this input) unless
+    --tol fixed; --atol/--rtol alone also mean the fixed rule. Keys the candidate lacks are listed, not failed,
+    unless --require.
+
+    [b]Example:[/] yolo10port diff ref.safetensors clean.safetensors --layer 0..23 --format junit -o report.xml
+    """
+    from yolo10port.atomic import check_output_path
+    from yolo10port.compare import load_tolerances
+
+    check_format(format)
+    for output in (out, plot):
+        if output:
+            check_output_path(output, reference, candidate)
+    rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k)
+    if reference.is_dir() or candidate.is_dir():
+        from yolo10port.compare.sets import diff_sets
+
+        result = diff_sets(reference, candidate, layer, rules, force, require)
+        emit(result, format, out)
+        raise typer.Exit(EXIT_PASS if result.passed else EXIT_BREACH)
+    from yolo10port.compare import diff_dumps
+
+    report = diff_dumps(reference, candidate, layer, rules, force, require)
+    if drill and not report.passed:
+        from yolo10port.compare.drill_rows import drill_existing
+
+        report.drill = drill_existing(report)
+        if report.drill is None:
+            err_console.print(
+                "[yellow]note:[/] the dumps hold no submodules of the failing layer; dump both sides "
+                "with --depth all to drill down"
+            )
+    emit(report, format, out)
+    if plot:
+        from yolo10port.compare.plot import plot_errors
+
+        err_console.print(f"error plot → {plot_errors(report, plot)}", highlight=False)
+    raise typer.Exit(EXIT_PASS if report.passed else EXIT_BREACH)

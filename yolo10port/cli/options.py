@@ -1,0 +1,99 @@
+"""Option types and checks shared by the commands (like Polygraphy's argument groups): one definition each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from yolo10port.errors import InputError
+
+Input = Annotated[
+    str,
+    typer.Option(
+        "--input",
+        "-i",
+        help="ones | zeros | random:SEED | an image file | a dump (.safetensors) whose input tensor to reuse",
+    ),
+]
+Imgsz = Annotated[int, typer.Option(help="input size, a multiple of 32")]
+Batch = Annotated[int, typer.Option(help="batch size")]
+Square = Annotated[
+    bool,
+    typer.Option("--square", help="images: letterbox to the full imgsz square (what a static-shape export takes)"),
+]
+Depth = Annotated[str, typer.Option(help="1 = model.0…model.23; 2, 3… = submodules; all = every module")]
+Layer = Annotated[
+    str | None, typer.Option("--layer", "-l", help="0..23 | 3,10,22 | model.10.attn (23 = model.23/* and detections)")
+]
+Format = Annotated[
+    str, typer.Option("--format", "-f", help="table | json | markdown | github | junit | model-explorer")
+]
+Device = Annotated[str, typer.Option(help="cpu | cuda | cuda:N")]
+Tf32 = Annotated[bool, typer.Option("--tf32", help="allow TensorFloat-32 on CUDA (candidates only; recorded)")]
+Tol = Annotated[
+    str | None,
+    typer.Option(
+        help="floor: K × the reference's noise floor (default) | fixed: atol + rtol · max|ref| (default with --atol/--rtol)",
+        show_default=False,
+    ),
+]
+Require = Annotated[
+    str | None,
+    typer.Option(help="keys the candidate must hold: all, or KEY,… (globs allowed); missing ones then fail"),
+]
+
+
+def one_of(option: str, value: str, allowed) -> None:
+    if value not in allowed:
+        raise InputError(option, f"{value!r} is not one of {', '.join(allowed)}")
+
+
+def existing(path: Path) -> Path:
+    if not path.exists():
+        raise InputError(path, "no such file")
+    return path
+
+
+def beside(source: Path, suffix: str) -> Path:
+    """The default output rule, the same for every command: next to the file it was made from, so it works from
+    any directory (`yolov10s.pt` → `yolov10s.reference.safetensors` in the .pt's folder)."""
+    name = source.name[: -len(source.suffix)] if source.suffix else source.name
+    return source.with_name(f"{name}{suffix}")
+
+
+def run_spec(
+    input: str = "ones",
+    imgsz: int = 640,
+    batch: int = 1,
+    square: bool = False,
+    depth: str = "1",
+    dtype: str = "float32",
+    device: str = "cpu",
+    tf32: bool = False,
+    with_inputs: bool = False,
+):
+    """The RunSpec the options describe, checked (exit 2 on a bad value) before anything runs."""
+    from yolo10port.dumps.spec import RunSpec, parse_depth
+
+    return RunSpec(
+        input=input,
+        imgsz=imgsz,
+        batch=batch,
+        square=square,
+        depth=parse_depth(depth),
+        dtype=dtype,
+        device=device,
+        tf32=tf32,
+        with_inputs=with_inputs,
+    )
+
+
+def check_device(device: str) -> None:
+    """`--device` is checked before anything is written: no CUDA here → exit 2, one line, no file."""
+    if device == "cpu":
+        return
+    from yolo10port.dumps.device import torch_device
+
+    torch_device(device)

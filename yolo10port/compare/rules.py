@@ -1,0 +1,148 @@
+"""How a row is judged: against the reference's own noise floor (default), or a fixed atol/rtol.
+
+**Floor rule** (`--tol floor`, the default): pass iff  max|cand − ref| ≤ K · max(floor, ε · max|ref|),
+where `floor` is how far float32 arithmetic alone moves the reference on this very input (max|ref32 − ref64|,
+recorded in the reference dump, dumps/run.py). It follows the input: a random or photographic input, whose deep
+layers carry 10–100× more rounding than all-ones, gets a wider limit; a layer float32 computes almost exactly gets a
+narrow one. ε · max|ref| keeps a limit where float32 happens to be exact.
+
+**Fixed rule** (`--tol fixed`, or a reference without a floor: a foreign or old dump):
+pass iff  max|cand − ref| ≤ atol + rtol · max|ref|.
+
+K and ε were chosen from measurements (README, "Comparing and tolerances"), not guessed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tomllib
+
+from yolo10port.errors import InputError
+
+# Measured (README, "Comparing and tolerances"); see the module docstring for the rule.
+K = 16.0
+EPS = 1e-6
+DEFAULT_ATOL = 1e-5
+DEFAULT_RTOL = 1e-4
+# Detections are matched, not compared elementwise (near-equal scores legitimately reorder top-k).
+DEFAULT_MATCH_IOU = 0.99
+DEFAULT_MATCH_SCORE = 1e-4
+MODES = ("floor", "fixed")
+
+
+@dataclass
+class Limit:
+    value: float
+    rule: str  # "floor" or "fixed"
+    atol: float  # the rule as atol + rtol · max|ref| (the floor rule is atol = K · max(floor, ε·max|ref|), rtol 0)
+    rtol: float
+
+
+@dataclass
+class Tolerances:
+    mode: str = "floor"
+    k: float = K
+    eps: float = EPS
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
+    # (key glob, settings) from a TOML file; the last matching one wins. Settings with atol/rtol judge the
+    # matching keys by the fixed rule, settings with k/eps adjust the floor rule there.
+    overrides: list[tuple[str, dict[str, float]]] = field(default_factory=list)
+    match_iou: float = DEFAULT_MATCH_IOU
+    match_score: float = DEFAULT_MATCH_SCORE
+
+    def settings_for(self, key: str) -> dict[str, float]:
+        chosen: dict[str, float] = {}
+        for pattern, settings in self.overrides:
+            if key == pattern or fnmatch.fnmatchcase(key, pattern):
+                chosen = settings
+        return chosen
+
+    def limit(self, key: str, ref_max_abs: float, floor: float | None) -> Limit:
+        """The limit for one row, and which rule set it."""
+        own = self.settings_for(key)
+        fixed = self.mode == "fixed" or "atol" in own or "rtol" in own or floor is None or not math.isfinite(floor)
+        if fixed:
+            atol, rtol = own.get("atol", self.atol), own.get("rtol", self.rtol)
+            return Limit(atol + rtol * ref_max_abs, "fixed", atol, rtol)
+        k, eps = own.get("k", self.k), own.get("eps", self.eps)
+        value = k * max(floor, eps * ref_max_abs)
+        return Limit(value, "floor", value, 0.0)
+
+    def describe(self) -> dict:
+        return {
+            "mode": self.mode,
+            "k": self.k,
+            "eps": self.eps,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "match_iou": self.match_iou,
+            "match_score": self.match_score,
+        }
+
+
+def _number(path: Path, where: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(path, f"{where} must be a number, not {value!r}")
+    if value < 0:
+        raise InputError(path, f"{where} is negative")
+    return float(value)
+
+
+def load_tolerances(
+    path: str | Path | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    mode: str | None = None,
+    k: float | None = None,
+) -> Tolerances:
+    """Defaults, then the TOML file (`[default]`, `[layers."<key or glob>"]`, `[detections]`), then the options.
+
+    Giving --atol or --rtol without --tol means the fixed rule: those numbers are a fixed-rule request.
+    """
+    tol = Tolerances()
+    if path is not None:
+        path = Path(path)
+        try:
+            document = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputError(path, "no such tolerance file") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as error:
+            raise InputError(path, f"not valid TOML ({error})") from None
+        default = document.get("default", {})
+        for name in ("atol", "rtol", "k", "eps"):
+            if name in default:
+                setattr(tol, name, _number(path, f"[default] {name}", default[name]))
+        if "mode" in default:
+            tol.mode = str(default["mode"])
+        detections = document.get("detections", {})
+        tol.match_iou = _number(path, "[detections] iou", detections.get("iou", tol.match_iou))
+        tol.match_score = _number(path, "[detections] score", detections.get("score", tol.match_score))
+        for pattern, entry in document.get("layers", {}).items():
+            if not isinstance(entry, dict) or not entry.keys() & {"atol", "rtol", "k", "eps"}:
+                raise InputError(path, f"[layers.{pattern!r}] must be a table with atol/rtol (fixed) or k/eps (floor)")
+            settings = {name: _number(path, f"[layers.{pattern!r}] {name}", v) for name, v in entry.items()}
+            if settings.keys() & {"atol", "rtol"}:  # a fixed-rule override: the missing half from [default]
+                settings.setdefault("atol", tol.atol)
+                settings.setdefault("rtol", tol.rtol)
+            tol.overrides.append((pattern, settings))
+    if atol is not None:
+        tol.atol = atol
+    if rtol is not None:
+        tol.rtol = rtol
+    if mode is None and (atol is not None or rtol is not None):
+        mode = "fixed"
+    if mode is not None:
+        tol.mode = "floor" if mode == "auto" else mode  # `auto`: the name --tol floor had before it was the default
+    if k is not None:
+        tol.k = k
+    if tol.mode not in MODES:
+        raise InputError("--tol", f"{tol.mode!r} is not one of {', '.join(MODES)}")
+    for value, name in ((tol.atol, "atol"), (tol.rtol, "rtol"), (tol.k, "k")):
+        if value < 0:
+            raise InputError(f"--{name}", f"{value} is negative")
+    return tol

@@ -1,0 +1,24 @@
+"""The two safetensors formats this tool writes, told apart by their `format` metadata entry.
+
+Torch-free on purpose: comparing dumps needs only numpy and safetensors (the light install, README).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from yolo10port.errors import InputError
+
+WEIGHTS_FORMAT = "yolo10port-weights/1"
+DUMP_FORMAT = "yolo10port-dump/1"
+
+
+def safetensors_metadata(path: str | Path) -> dict[str, str]:
+    """Header metadata of a safetensors file; InputError when the header is not valid safetensors."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            return dict(handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise InputError(path, f"not a valid safetensors file ({str(error).splitlines()[0]})") from None
