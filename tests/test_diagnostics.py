@@ -8,13 +8,15 @@ import pytest
 
 from tests.conftest import run_cli
 from yolo10port.candidates.clean import dump_model, load_clean_model
-from yolo10port.compare.noise_floor import K
+from yolo10port.compare.rules import K
+from yolo10port.dumps.spec import RunSpec
 from yolo10port.reference.dump import dump_reference
 from yolo10port.workflows.check import run_check
 from yolo10port.workflows.selftest.mutations import MUTATIONS
 from yolo10port.workflows.selftest.run import INPUT_KINDS, bundled_image, run_selftest
 
 BY_NAME = {m.name: m for m in MUTATIONS}
+RANDOM = RunSpec(input="random:0")
 SCALES = ["n", "s", "m", "b", "l", "x"]
 # Measured: what a flat, grey, square all-ones image cannot show (README, "What all-ones cannot see").
 ALL_ONES_BLIND_SPOTS = {"rgb-bgr", "hw-transpose"}
@@ -47,7 +49,7 @@ def test_all_ones_blind_spots_are_exactly_the_documented_ones(selftest):
         ("attn-no-scale", "model.10"),
         ("sppf-zero-pad", "model.9"),
         ("repvggdw-no-3x3", "model.22"),
-        ("dfl-off-by-one", "model.23"),
+        ("dfl-off-by-one", "model.23/boxes"),
         ("rgb-bgr", "model.0"),
     ],
 )
@@ -57,12 +59,12 @@ def test_isolated_error_names_the_wrong_layer(mutation, culprit, selftest):
 
 
 def test_planted_psa_bug_chained_isolated_and_drill(make_fixture):
-    report = run_check(make_fixture("n"), input_spec="random:0", mutate=BY_NAME["attn-no-scale"].plant, drill=True)
+    report = run_check(make_fixture("n"), spec=RANDOM, mutate=BY_NAME["attn-no-scale"].plant, drill=True)
     rows = {row.name: row for row in report.report.layers}
-    layers = [f"model.{i}" for i in range(24)]
+    layers = [f"model.{i}" for i in range(23)] + ["model.23/boxes", "model.23/scores"]
     # Chained: clean up to model.9, wrong from model.10 on (the error is carried to every later layer).
     assert all(rows[name].passed for name in layers[:10])
-    assert not any(rows[name].passed for name in ("model.10", "model.13", "model.16", "model.22", "model.23"))
+    assert not any(rows[name].passed for name in ("model.10", "model.13", "model.16", "model.22", "model.23/scores"))
     # Isolated: only model.10 is wrong in itself.
     assert [name for name in layers if not rows[name].isolated_passed] == ["model.10"]
     assert report.report.culprit == "model.10"
@@ -74,42 +76,44 @@ def test_planted_psa_bug_chained_isolated_and_drill(make_fixture):
 
 
 def test_unmutated_isolated_error_is_zero_unfused(make_fixture):
-    report = run_check(make_fixture("n"), input_spec="random:0").report
+    report = run_check(make_fixture("n"), spec=RANDOM).report
     assert report.passed and report.isolated
-    assert all(row.isolated_max_abs == 0.0 for row in report.layers)
+    assert all(row.isolated_max_abs == 0.0 for row in report.layers if row.rule != "input")
 
 
 @pytest.mark.parametrize("scale", SCALES)
-def test_tol_auto_passes_the_fused_clean_model(scale, make_fixture):
-    report = run_check(make_fixture(scale), fuse=True, tol_auto=True).report
+def test_floor_rule_passes_the_fused_clean_model(scale, make_fixture):
+    report = run_check(make_fixture(scale), spec=RANDOM, fuse=True).report
     assert report.passed, report.first_failure
-    assert report.tolerance["mode"] == "auto"
-    assert all(row.noise_floor is not None and row.needs_k <= K for row in report.layers if row.name != "input")
+    assert report.tolerance["mode"] == "floor"
+    numeric = [row for row in report.layers if row.rule != "input"]
+    assert all(row.rule == "floor" and row.floor_multiple <= K for row in numeric)
 
 
-def test_tol_auto_fails_every_planted_bug(make_fixture, tmp_path):
+def test_floor_rule_fails_every_planted_bug(make_fixture, tmp_path):
     path = make_fixture("n")
     caught = {}
     for mutation in MUTATIONS:
-        report = run_check(path, tmp_path, "random:0", mutate=mutation.plant, tol_auto=True, reuse=True).report
+        report = run_check(path, tmp_path, RANDOM, mutate=mutation.plant, reuse=True).report
         caught[mutation.name] = not report.passed
     assert all(caught.values()), [name for name, ok in caught.items() if not ok]
 
 
 def test_bfloat16_candidate_reports_the_budget_it_would_need(make_fixture):
-    report = run_check(make_fixture("n"), input_spec="random:0", tol_auto=True, dtype="bfloat16").report
+    report = run_check(make_fixture("n"), spec=RANDOM.but(dtype="bfloat16")).report
     assert not report.passed
-    assert max(row.needs_k for row in report.layers if row.needs_k is not None) > 100 * K
+    assert max(row.floor_multiple for row in report.layers if row.floor_multiple is not None) > 100 * K
+    assert "bfloat16" in report.hint
 
 
 def test_diff_drill_on_two_depth_all_dumps(make_fixture, tmp_path):
     """A foreign port's depth-all dump: `diff --drill` lists the failing layer's submodules (chained only)."""
     path = make_fixture("n")
     reference, candidate = tmp_path / "ref.safetensors", tmp_path / "cand.safetensors"
-    dump_reference(path, reference, "random:0", depth=None)
+    dump_reference(path, reference, RANDOM.but(depth=None))
     model, weights = load_clean_model(path)
     BY_NAME["attn-no-scale"].plant(model, weights.state_dict)
-    dump_model(model, weights.source_sha256, candidate, "random:0", depth=None)
+    dump_model(model, weights.source_sha256, candidate, RANDOM.but(depth=None))
     result = run_cli("diff", reference, candidate, "--drill", "--format", "json")
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
@@ -120,6 +124,6 @@ def test_diff_drill_on_two_depth_all_dumps(make_fixture, tmp_path):
 
 
 def test_check_cli_shows_isolated_column_and_drill(make_fixture, tmp_path):
-    result = run_cli("check", make_fixture("n"), "--input", "random:0", "--drill", "--tol", "auto")
+    result = run_cli("check", make_fixture("n"), "--input", "random:0", "--drill")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "isolated" in result.stdout and "needs k" in result.stdout and "fp32 noise" in result.stdout
+    assert "isolated" in result.stdout and "× floor" in result.stdout and "margin" in result.stdout

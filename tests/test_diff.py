@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from tests.conftest import run_cli
 from yolo10port.candidates.clean import dump_clean
 from yolo10port.compare import Tolerances, diff_dumps
+from yolo10port.dumps.spec import RunSpec
 from yolo10port.reference.dump import dump_reference
 
 
@@ -30,7 +31,7 @@ def dumps(make_fixture, tmp_path_factory):
     }
     dump_reference(path, files["ref"])
     dump_reference(path, files["ref_again"])
-    dump_reference(path, files["ref64"], dtype="float64")
+    dump_reference(path, files["ref64"], RunSpec(dtype="float64"))
     dump_clean(path, files["clean"])
     return files
 
@@ -66,6 +67,18 @@ def test_float64_reference_passes_default_and_fails_zero_tolerance(dumps):
     assert "first failure at model.0" in strict.stdout
 
 
+def test_reference_carries_its_noise_floor(dumps):
+    """Every compared row of a reference has its float32-vs-float64 floor, and it is what the float64 dump shows."""
+    _, meta = load_all(dumps["ref"])
+    floors = json.loads(meta["noise_floor"])
+    assert {f"model.{i}" for i in range(23)} | {"model.23/boxes", "model.23/scores"} <= floors.keys()
+    assert all(value > 0 for value in floors.values())
+    exact = diff_dumps(dumps["ref64"], dumps["ref"], tolerances=Tolerances(mode="fixed", atol=0, rtol=0))
+    measured = {row.name: row.max_abs for row in exact.layers if row.max_abs is not None}
+    for name, floor in floors.items():  # the float64 dump against the float32 one is the floor, to rounding
+        assert measured[name] == pytest.approx(floor, rel=1e-6, abs=1e-12), name
+
+
 def test_layer_scaled_by_1_001_is_the_first_failure(dumps, tmp_path):
     tensors, meta = load_all(dumps["clean"])
     tensors["model.10"] = tensors["model.10"] * 1.001
@@ -88,23 +101,24 @@ def test_missing_key_shape_mismatch_and_nan_are_rows(dumps, tmp_path):
     save_file(tensors, str(broken), metadata=meta)
     report = diff_dumps(dumps["ref"], broken)
     rows = {row.name: row for row in report.layers}
-    assert rows["model.5"].reason == "missing in candidate"
+    assert "model.5" in report.missing and "model.5" not in rows  # listed, not failed
     assert "shape" in rows["model.6"].reason and "NaN" in rows["model.7"].reason
-    assert report.first_failure == "model.5"
+    assert report.first_failure == "model.6"
     assert run_cli("diff", dumps["ref"], broken).returncode == 1
 
 
 def test_foreign_dump_written_without_yolo10port(dumps, tmp_path):
-    # What a Rust or C++ port does: same keys, float32, only the `format` metadata field.
+    # What a Rust or C++ port does: same keys, float32, the `format` and `input` metadata fields (README).
     tensors, _ = load_all(dumps["clean"])
     foreign = {k: v.numpy().astype(np.float32) for k, v in tensors.items() if k != "detections"}
     foreign["detections"] = tensors["detections"].numpy()[:, ::-1].copy()  # another top-k order: still matches
     path = tmp_path / "candle.safetensors"
-    save_numpy(foreign, str(path), metadata={"format": "yolo10port-dump/1", "producer": "my-candle-port 0.3"})
+    meta = {"format": "yolo10port-dump/1", "producer": "my-candle-port 0.3", "input": "ones:1x3x640x640"}
+    save_numpy(foreign, str(path), metadata=meta)
     report = diff_dumps(dumps["ref"], path)
     assert report.passed and report.detections.matched == 300
     foreign["model.3"] = foreign["model.3"] + 0.01
-    save_numpy(foreign, str(path), metadata={"format": "yolo10port-dump/1"})
+    save_numpy(foreign, str(path), metadata=meta)
     assert diff_dumps(dumps["ref"], path).first_failure == "model.3"
 
 
@@ -132,7 +146,8 @@ def test_inputs_sizes_and_batches_dump_and_diff(spec, imgsz, batch, make_fixture
 
     spec = str(bundled_images()[0]) if spec == "bus" else spec
     ref, cand = tmp_path / "r.safetensors", tmp_path / "c.safetensors"
-    assert run_cli("dump", make_fixture("n"), "-i", spec, "--imgsz", imgsz, "--batch", batch, "-o", ref).returncode == 0
+    dumped = run_cli("dump", make_fixture("n"), "-i", spec, "--imgsz", imgsz, "--batch", batch, "-o", ref)
+    assert dumped.returncode == 0, dumped.stderr
     assert run_cli("run", make_fixture("n"), "-i", spec, "--imgsz", imgsz, "--batch", batch, "-o", cand).returncode == 0
     result = run_cli("diff", ref, cand, "--format", "markdown")
     assert result.returncode == 0 and "PASS" in result.stdout
@@ -140,15 +155,15 @@ def test_inputs_sizes_and_batches_dump_and_diff(spec, imgsz, batch, make_fixture
 
 def test_depth_all_keys_align(make_fixture, tmp_path):
     ref, cand = tmp_path / "r.safetensors", tmp_path / "c.safetensors"
-    dump_reference(make_fixture("n"), ref, depth=None)
-    dump_clean(make_fixture("n"), cand, depth=None)
-    report = diff_dumps(ref, cand, layers="model.10.attn", tolerances=Tolerances(atol=0, rtol=0))
+    dump_reference(make_fixture("n"), ref, RunSpec(depth=None), floor=False)
+    dump_clean(make_fixture("n"), cand, RunSpec(depth=None))
+    report = diff_dumps(ref, cand, layers="model.10.attn", tolerances=Tolerances(mode="fixed", atol=0, rtol=0))
     names = [row.name for row in report.layers]
     assert "model.10.attn.qkv" in names and "model.10.attn.pe.conv" in names and report.passed
 
 
 def test_reports_in_every_format(dumps, tmp_path):
-    for fmt in ("json", "markdown", "junit", "table"):
+    for fmt in ("json", "markdown", "github", "junit", "table"):
         out = tmp_path / f"report.{fmt}"
         assert run_cli("diff", dumps["ref"], dumps["clean"], "--format", fmt, "-o", out).returncode == 0
         assert out.stat().st_size > 0
@@ -157,5 +172,17 @@ def test_reports_in_every_format(dumps, tmp_path):
 
 def test_tolerance_file_overrides_a_layer(dumps, tmp_path):
     toml = tmp_path / "tol.toml"
-    toml.write_text('[default]\natol = 0\nrtol = 0\n[layers."model.*"]\natol = 1.0\n')
+    toml.write_text('[default]\nmode = "fixed"\natol = 0\nrtol = 0\n')
+    assert run_cli("diff", dumps["ref64"], dumps["ref"], "--tolerances", toml).returncode == 1
+    toml.write_text('[default]\nmode = "fixed"\natol = 0\nrtol = 0\n[layers."model.*"]\natol = 1.0\n')
     assert run_cli("diff", dumps["ref64"], dumps["ref"], "--tolerances", toml).returncode == 0
+    toml.write_text('[layers."model.2*"]\nk = 0\n')  # a floor-rule override: K = 0 fails model.2x only
+    report = json.loads(run_cli("diff", dumps["ref64"], dumps["ref"], "--tolerances", toml, "-f", "json").stdout)
+    assert {row["name"] for row in report["layers"] if not row["pass"]} == {
+        "model.2",
+        "model.20",
+        "model.21",
+        "model.22",
+        "model.23/boxes",
+        "model.23/scores",
+    }

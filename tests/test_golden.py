@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.conftest import ROOT
+from yolo10port.dumps.spec import RunSpec
 from yolo10port.dumps.summary import compare_summaries
 from yolo10port.model.scales import SCALES
 from yolo10port.reference.dump import dump_reference
@@ -16,7 +17,7 @@ GOLDEN = ROOT / "reference_dumps"
 
 def summarise(model, tmp_path, input_spec="ones") -> dict:
     summary = tmp_path / "now.summary.json"
-    dump_reference(model, tmp_path / "now.safetensors", input_spec, summary=summary)
+    dump_reference(model, tmp_path / "now.safetensors", RunSpec(input=input_spec), summary=summary, floor=False)
     return json.loads(summary.read_text())
 
 

@@ -11,6 +11,7 @@ import torch
 from tests.conftest import ROOT, run_cli
 from yolo10port.candidates.clean import load_clean_model
 from yolo10port.dumps.inputs import make_input, read_image
+from yolo10port.dumps.spec import RunSpec
 from yolo10port.reference.network import keep_torch_threads
 from yolo10port.reference.predict import ultralytics_predict
 from yolo10port.workflows.detect import predict, scale_boxes
@@ -27,7 +28,7 @@ DEMO = ROOT / "detector" / "demo.png"
 @pytest.mark.parametrize("photo", PHOTOS)
 def test_preprocessing_is_the_predictors_tensor_for_tensor(photo, imgsz, make_fixture):
     theirs, _ = ultralytics_predict(make_fixture("n"), bundled_image(photo), imgsz)
-    ours = make_input(bundled_image(photo), imgsz).tensor
+    ours = make_input(RunSpec(input=bundled_image(photo), imgsz=imgsz)).tensor
     assert ours.shape == theirs.shape
     assert torch.equal(ours, theirs)
 
@@ -79,6 +80,11 @@ def test_check_e2e_cli(make_fixture):
     result = run_cli("check", make_fixture("n"), "--input", bundled_image("bus.jpg"), "--e2e")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "end to end" in result.stdout and "300/300 boxes matched" in result.stdout and "identical" in result.stdout
+    as_json = run_cli("check", make_fixture("n"), "--input", bundled_image("bus.jpg"), "--e2e", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)  # the whole of stdout is the document: the e2e facts are inside it
+    (e2e,) = [facts for name, facts in document["extra"].items() if name.endswith("end to end")]
+    assert e2e["pass"] and e2e["match"]["matched"] == 300
 
 
 # --- the trained shapes detector ------------------------------------------------------------------------------
@@ -144,10 +150,10 @@ def test_diff_plot_marks_the_first_failure(make_fixture, tmp_path):
 
     path = make_fixture("n")
     reference, candidate = tmp_path / "ref.safetensors", tmp_path / "cand.safetensors"
-    dump_reference(path, reference, "random:0")
+    dump_reference(path, reference, RunSpec(input="random:0"))
     model, weights = load_clean_model(path)
     next(m for m in MUTATIONS if m.name == "sppf-zero-pad").plant(model, weights.state_dict)
-    dump_model(model, weights.source_sha256, candidate, "random:0")
+    dump_model(model, weights.source_sha256, candidate, RunSpec(input="random:0"))
     plot = tmp_path / "errors.png"
     result = run_cli("diff", reference, candidate, "--plot", plot)
     assert result.returncode == 1 and "error plot" in result.stderr

@@ -10,11 +10,12 @@ import torch
 
 from tests.conftest import assert_input_error, run_cli
 from yolo10port.compare import Tolerances
+from yolo10port.dumps.spec import RunSpec
 from yolo10port.model import YOLOv10
 from yolo10port.workflows.check import run_check
 
 SCALES = ["n", "s", "m", "b", "l", "x"]
-STRICT = Tolerances(atol=0.0, rtol=1e-5)  # issue #4's bar: every layer within 1e-5 × max|ref|
+STRICT = Tolerances(mode="fixed", atol=0.0, rtol=1e-5)  # issue #4's bar: every layer within 1e-5 × max|ref|
 
 
 def test_model_package_never_imports_ultralytics():
@@ -28,7 +29,7 @@ def test_model_package_never_imports_ultralytics():
 
 
 def assert_parity(report, tolerance_name=""):
-    assert len([r for r in report.layers if r.name.startswith("model.")]) == 24
+    assert len([r for r in report.layers if r.name.startswith("model.")]) == 25  # model.23: boxes and scores
     for row in report.layers:
         assert row.passed, (tolerance_name, row)
     det = report.detections
@@ -41,7 +42,7 @@ def test_unfused_parity_on_ones_and_bus(scale, make_fixture):
 
     path = make_fixture(scale)
     for spec in ("ones", str(bundled_images()[0])):
-        report = run_check(path, input_spec=spec, tolerances=STRICT).report
+        report = run_check(path, spec=RunSpec(input=spec), tolerances=STRICT).report
         assert_parity(report, spec)
         assert max(row.max_abs for row in report.layers) == 0.0  # same ops, same order: bit-exact
 
@@ -55,15 +56,16 @@ def test_fused_clean_model_passes_default_tolerance(scale, make_fixture):
 
 @pytest.mark.parametrize(("imgsz", "batch"), [(320, 1), (1280, 1), (640, 2)])
 def test_other_sizes_and_batches(imgsz, batch, make_fixture):
-    report = run_check(make_fixture("n"), input_spec="random:3", imgsz=imgsz, batch=batch, tolerances=STRICT).report
+    spec = RunSpec(input="random:3", imgsz=imgsz, batch=batch)
+    report = run_check(make_fixture("n"), spec=spec, tolerances=STRICT).report
     assert_parity(report)
-    assert report.layers[0].shape == [batch, 16, imgsz // 2, imgsz // 2]
+    assert report.layers[1].shape == [batch, 16, imgsz // 2, imgsz // 2]
 
 
 def test_custom_class_count(make_fixture):
     report = run_check(make_fixture("s", nc=3), tolerances=STRICT).report
     assert_parity(report)
-    assert report.layers[-1].shape[1] == 4 + 3
+    assert report.layers[-1].name == "model.23/scores" and report.layers[-1].shape[1] == 3
 
 
 def test_fused_checkpoint_loads_on_both_sides(make_fixture):

@@ -7,6 +7,7 @@ from the light install (numpy + safetensors).
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import signal
 import sys
@@ -41,8 +42,18 @@ FULL_INSTALL = {
 }
 
 
+def reflow(doc: str | None) -> str:
+    """Join the source lines of each prose paragraph of a docstring, so `--help` wraps it to the terminal instead
+    of breaking where the source line ended; example paragraphs keep their lines."""
+    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
+    return "\n\n".join(
+        p if p.lstrip().startswith("[b]Example") else " ".join(line.strip() for line in p.splitlines())
+        for p in paragraphs
+    )
+
+
 def command(func):
-    """Expected failures → one red line on stderr and exit 2; never a traceback."""
+    """Expected failures → one red line on stderr and exit 2; never a traceback. Also reflows the help text."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -71,6 +82,7 @@ def command(func):
             err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INPUT)
 
+    wrapper.__doc__ = reflow(func.__doc__)
     return wrapper
 
 

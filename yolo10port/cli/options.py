@@ -35,7 +35,8 @@ Tf32 = Annotated[bool, typer.Option("--tf32", help="allow TensorFloat-32 on CUDA
 Tol = Annotated[
     str | None,
     typer.Option(
-        help="floor: K × the reference's noise floor (default) | fixed: atol + rtol · max|ref| (default with --atol/--rtol)",
+        help="floor: K × the reference's noise floor (default) | fixed: atol + rtol · max|ref| "
+        "(the default when --atol or --rtol is given)",
         show_default=False,
     ),
 ]

@@ -1,4 +1,4 @@
-"""Commands built on the library for people, not CI gates: detect, selftest, bench."""
+"""Commands built on the library for people, not CI gates: detect and bench."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
+from yolo10port.cli.app import app, command, err_console, out_console
 from yolo10port.cli.options import Device, Imgsz, check_device, existing, one_of
 from yolo10port.errors import InputError
 
@@ -64,81 +64,6 @@ def detect(
 
 @app.command()
 @command
-def selftest(
-    model: Annotated[Path | None, typer.Argument(help="checkpoint to plant bugs in (default: a fixture)")] = None,
-    scale: Annotated[str, typer.Option(help="fixture scale when no MODEL is given")] = "n",
-    image: Annotated[Path | None, typer.Option(help="the image input kind (default: ultralytics' bus.jpg)")] = None,
-    imgsz: Imgsz = 640,
-    fixtures: Annotated[
-        Path | None,
-        typer.Option(help="where the fixture is built or reused (default: the user cache)", show_default=False),
-    ] = None,
-    device: Device = "cpu",
-):
-    """Plant real porting bugs in the clean model; show per input kind whether `check` catches each, and where.
-
-    Exit 0 when every bug is caught by at least one input kind and the unmutated model passes on all of them.
-
-    [b]Example:[/] yolo10port selftest --scale n
-    """
-    from rich.table import Table
-
-    from yolo10port.dumps.spec import check_imgsz
-    from yolo10port.model.scales import SCALES
-    from yolo10port.workflows.selftest.mutations import MUTATIONS
-    from yolo10port.workflows.selftest.run import INPUT_KINDS, bundled_image, run_selftest
-
-    check_imgsz(imgsz)
-    check_device(device)
-    if model is None:
-        one_of("--scale", scale, SCALES)
-        from yolo10port.reference.fixture import cached_fixture, fixture_cache
-
-        fixtures = fixtures or fixture_cache()
-        fixtures.mkdir(parents=True, exist_ok=True)
-        with err_console.status(f"building the YOLOv10-{scale} fixture…"):
-            model = cached_fixture(scale, fixtures)
-    existing(model)
-    if image is not None:
-        existing(image)
-    inputs = {kind: spec or str(image or bundled_image()) for kind, spec in INPUT_KINDS.items()}
-    with err_console.status("self-test…") as status:
-        result = run_selftest(
-            model, scale, inputs, imgsz=imgsz, device=device, progress=lambda s: status.update(s + "…")
-        )
-    table = Table("mutation", "the porting bug", *inputs, title=f"{model}: caught at (first failure → culprit)")
-    table.add_row(
-        "none",
-        "the unmutated clean model",
-        *("[green]passes[/]" if result.baseline[k] else "[red]FAILS[/]" for k in inputs),
-    )
-    bugs = {m.name: m.bug for m in MUTATIONS}
-    for name, row in result.outcomes.items():
-        cells = []
-        for kind in inputs:
-            o = row[kind]
-            if not o.caught:
-                cells.append("[red]missed[/]")
-                continue
-            culprit = f" → {o.culprit}" if o.culprit and o.culprit != o.first_failure else ""
-            cells.append(f"[green]{o.first_failure}{culprit}[/]")
-        table.add_row(name, bugs[name], *cells)
-    out_console.print(table)
-    for kind in inputs:
-        spots = result.blind_spots(kind)
-        out_console.print(f"{kind} input misses: {', '.join(spots) if spots else 'nothing'}", highlight=False)
-    if result.passed:
-        out_console.print(f"[green]every one of {len(result.outcomes)} planted bugs caught by at least one input[/]")
-    else:
-        out_console.print(
-            f"[bold red]not caught by any input: {', '.join(result.missed) or '—'}; "
-            f"baseline fails on: {', '.join(k for k, ok in result.baseline.items() if not ok) or '—'}[/]"
-        )
-    raise typer.Exit(EXIT_PASS if result.passed else EXIT_BREACH)
-
-
-@app.command()
-@command
 def bench(
     scales: Annotated[str, typer.Option(help="comma-separated scales to time")] = "n,s,m,b,l,x",
     imgsz: Imgsz = 640,
@@ -150,11 +75,20 @@ def bench(
         Path | None,
         typer.Option(help="where fixtures are built or reused (default: the user cache)", show_default=False),
     ] = None,
+    device: Device = "cpu",
+    graphs: Annotated[
+        bool, typer.Option("--graphs/--no-graphs", help="CPU: also ONNX Runtime and OpenVINO on the ONNX export")
+    ] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="write every figure as JSON here")] = None,
 ):
-    """Latency of ultralytics vs the clean model (unfused, fused), the `check` breakdown, dump/diff peak RSS.
+    """Latency against ultralytics fused, as ratios measured in one run; the `check` breakdown; dump/diff peak RSS.
 
-    [b]Example:[/] yolo10port bench --scales n,s --repeat 11 --json bench.json
+    CPU: batch 1, float32: ultralytics, the clean model unfused and fused, ONNX Runtime, OpenVINO.
+    CUDA: batch 1 and 32, float32 (TF32 off) and float16: ultralytics, the clean model fused, and fused as a
+    CUDA graph in its fastest layout.
+
+    [b]Examples:[/] yolo10port bench --scales n,s --repeat 11 --json bench.json
+              yolo10port bench --device cuda --check-scales '' --memory-scale ''
     """
     from yolo10port.atomic import check_output_path, write_text_atomic
     from yolo10port.dumps.spec import check_imgsz
@@ -169,6 +103,7 @@ def bench(
         one_of("--scales", scale, SCALES)
     if repeat < 1:
         raise InputError("--repeat", f"{repeat} is not a positive number of runs")
+    check_device(device)
     if json_out:
         check_output_path(json_out)
     with err_console.status("benchmarking…") as status:
@@ -181,6 +116,8 @@ def bench(
             memory_scale or None,
             compile,
             lambda s: status.update(s + "…"),
+            device=device,
+            graphs=graphs,
         )
     _render_bench(result)
     if json_out:
@@ -191,16 +128,21 @@ def bench(
 def _render_bench(result) -> None:
     from rich.table import Table
 
+    from yolo10port.workflows.bench import BASELINE
+
     m = result.machine
-    out_console.print(f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads)")
-    columns = ["scale", "ultralytics fused", "clean unfused", "clean fused", "fused ÷ ultralytics"]
-    compiled = any(row.clean_compiled_ms is not None for row in result.latency)
-    table = Table(*columns, *(["compiled", "compile time"] if compiled else []), title=f"median ms at {result.imgsz}")
+    where = f"{m['gpu']} (CUDA {m['cuda']}), " if "gpu" in m else ""
+    out_console.print(f"{where}{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads)")
+    columns = list(dict.fromkeys(name for row in result.latency for name in row.ms))
+    others = [name for name in columns if name != BASELINE]
+    table = Table(
+        "scale", "batch", "dtype", f"{BASELINE} (ms)", *(f"{name} (× ul)" for name in others),
+        title=f"median latency at {result.imgsz}: ultralytics in ms, every other column as a ratio to it (< 1 faster)",
+    )  # fmt: skip
     for row in result.latency:
-        cells = [row.scale, f"{row.ultralytics_fused_ms:.1f}", f"{row.clean_unfused_ms:.1f}"]
-        cells += [f"{row.clean_fused_ms:.1f}", f"{row.ratio:.2f}"]
-        if compiled:
-            cells += [f"{row.clean_compiled_ms:.1f}", f"{row.compile_s:.0f} s"]
+        ratios = row.ratios
+        cells = [row.scale, str(row.batch), row.dtype, f"{row.ms[BASELINE]:.1f}"]
+        cells += [f"{ratios[name]:.2f} ({row.ms[name]:.1f} ms)" if name in ratios else "—" for name in others]
         table.add_row(*cells)
     if result.latency:
         out_console.print(table)

@@ -46,26 +46,100 @@ def export(
 
 @app.command()
 @command
-def inspect(file: Annotated[Path, typer.Argument(help="weights file (.pt, .safetensors export, …)")]):
-    """Summarise a weights file: scale, classes, parameters, dtype, fused, and a layer table.
+def inspect(
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="weights (.pt, .safetensors, state dict, Hugging Face snapshot folder or hf:OWNER/NAME) or a dump",
+            show_default=False,
+        ),
+    ],
+    format: Annotated[str, typer.Option("--format", "-f", help="table | json")] = "table",
+    imgsz: Annotated[int, typer.Option(help="input size for output shapes and GFLOPs, a multiple of 32")] = 640,
+    scale: Annotated[str | None, typer.Option(help="insist on a scale (default: from the weights)")] = None,
+    nc: Annotated[int | None, typer.Option(help="insist on a class count (default: from the weights)")] = None,
+):
+    """Summarise weights (scale, classes, stored tensors, the paper's parameters and GFLOPs, a layer table) or a dump
+    (its metadata, noise floor, keys and shapes; needs only numpy and safetensors).
 
-    [b]Example:[/] yolo10port inspect yolov10s.pt
+    [b]Examples:[/] yolo10port inspect yolov10s.pt
+              yolo10port inspect hf:jameslahm/yolov10s --format json
+              yolo10port inspect reference.safetensors
     """
+    import json
+    import sys
+
+    from yolo10port.workflows.inspect import DumpInspection, inspect_file
+
+    one_of("--format", format, ("table", "json"))
+    if scale is not None:
+        one_of("--scale", scale, ("n", "s", "m", "b", "l", "x"))  # spelled out: model.scales costs the torch import
+    info = inspect_file(file, imgsz=imgsz, scale=scale, nc=nc)
+    if format == "json":
+        sys.stdout.write(json.dumps(info.to_json(), indent=1) + "\n")
+    elif isinstance(info, DumpInspection):
+        _print_dump(file, info)
+    else:
+        _print_weights(file, info)
+
+
+def _print_weights(file: str, info) -> None:
     from rich.table import Table
 
-    from yolo10port.workflows.inspect import inspect_weights
+    from yolo10port.weights.cost import COUNTING
 
-    info = inspect_weights(existing(file))
     w = info.weights
+    names = list(w.names.values())
+    shown_names = (", ".join(names[:3]) + (f", … ({len(names)})" if len(names) > 3 else "")) if names else "unknown"
+    saved = f"saved by {w.saved_by}" + (f" on {w.saved_on}" if w.saved_on else "")
+    prefix = f"; key prefix {w.key_prefix!r} removed" if w.key_prefix else ""
     out_console.print(
-        f"[b]{file}[/]: YOLOv10-{w.scale}, nc={w.nc}, {info.parameters:,} parameters, "
-        f"stored {w.storage_dtype}, {'fused' if w.fused else 'unfused'}, saved by {w.saved_by}"
-        + (f" on {w.saved_on}" if w.saved_on else ""),
+        f"[b]{file}[/]: YOLOv10-{w.scale}, nc={w.nc} (names: {shown_names})\n"
+        f"  {w.form}, stored {w.storage_dtype}, {'fused' if w.fused else 'unfused'}, {saved}{prefix}\n"
+        f"  stored: {info.tensors} tensors, {info.params_total:,} parameters as torch counts them "
+        f"(BatchNorm running statistics excluded)\n"
+        f"  inference: {info.params_inference / 1e6:.1f}M parameters, {info.flops / 1e9:.1f} GFLOPs at "
+        f"{info.imgsz}×{info.imgsz}, counted as the paper counts them\n"
+        f"per layer, {COUNTING}; the columns sum to the totals:",
         highlight=False,
     )
-    table = Table("index", "module", "parameters", "output shape at 640")
-    for layer in info.layers:
-        table.add_row(str(layer.index), layer.type, f"{layer.parameters:,}", "×".join(map(str, layer.output_shape)))
+    table = Table("index", "module", "parameters", f"GFLOPs at {info.imgsz}", f"output shape at {info.imgsz}")
+    for row in info.layers:
+        shape = "×".join(map(str, row.output_shape))
+        table.add_row(str(row.index), row.type, f"{row.parameters:,}", f"{row.flops / 1e9:.3f}", shape)
+    table.add_row("", "total", f"{info.params_inference:,}", f"{info.flops / 1e9:.3f}", "", style="bold")
+    out_console.print(table)
+
+
+def _print_dump(file: str, info) -> None:
+    from rich.table import Table
+
+    from yolo10port.workflows.inspect import JSON_METADATA, floor_summary
+
+    meta = info.metadata
+    out_console.print(f"[b]{file}[/]: {meta.get('format')} dump, {len(info.keys)} tensors", highlight=False)
+    for entry, value in meta.items():
+        if entry not in JSON_METADATA:
+            out_console.print(f"  {entry}: {value}", highlight=False)
+    floor = floor_summary(info.floors)
+    out_console.print(
+        "  noise floor: "
+        + (
+            f"{floor['rows']} rows, median {floor['median']:.2e}, max {floor['max']:.2e} at {floor['max_at']}"
+            f" (per row: max|this run − {meta.get('noise_floor_by') or 'a float64 run'}|)"
+            if floor
+            else "none recorded (diff judges this reference by the fixed atol/rtol rule)"
+        ),
+        highlight=False,
+    )
+    types = meta.get("module_types") if isinstance(meta.get("module_types"), dict) else {}
+    table = Table("key", "type", "shape", "dtype", "noise floor")
+    for key in info.keys:
+        floor_text = ", ".join(
+            f"{value:.2e}" if row == key.key else f"{row.rpartition('/')[2]} {value:.2e}"
+            for row, value in key.floors.items()
+        )
+        table.add_row(key.key, types.get(key.key, ""), "×".join(map(str, key.shape)), key.dtype, floor_text)
     out_console.print(table)
 
 

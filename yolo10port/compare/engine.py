@@ -246,7 +246,8 @@ def diff_dumps(
             candidate,
             "nothing to compare: the two dumps share no selected key"
             + (f" (--layer {layers})" if layers else "")
-            + f"; the reference holds {', '.join(ref_keys[:4])}…, the candidate {', '.join(cand_keys[:4]) or 'nothing'}",
+            + f"; the reference holds {', '.join(ref_keys[:4])}…, "
+            + f"the candidate {', '.join(cand_keys[:4]) or 'nothing'}",
         )
     return report
 

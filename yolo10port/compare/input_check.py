@@ -16,6 +16,16 @@ INPUT_RULE = "input"
 ROUNDING = 2.0**-23  # one float32 ulp at 1.0: a float64 input stored as float32 moves by at most this × max|ref|
 
 
+REDUCED_PRECISION = "rounded to"  # the start of the reason when the candidate computes in float16 or bfloat16
+
+
+def round_to_bfloat16(array: np.ndarray) -> np.ndarray:
+    """float32 → bfloat16 (round to nearest even) → float32, as torch rounds."""
+    bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) << 16
+    return rounded.astype(np.uint32).view(np.float32)
+
+
 def _looks_like(ref: np.ndarray, cand: np.ndarray, tolerance: float) -> str | None:
     """Name a common preprocessing mistake that turns the reference's input into the candidate's."""
     ref, cand = ref.astype(np.float64), cand.astype(np.float64)
@@ -24,6 +34,8 @@ def _looks_like(ref: np.ndarray, cand: np.ndarray, tolerance: float) -> str | No
     if cand.shape != ref.shape:
         return None
     checks = [
+        (lambda r: r.astype(np.float16), f"{REDUCED_PRECISION} float16: the candidate computes in half precision"),
+        (round_to_bfloat16, f"{REDUCED_PRECISION} bfloat16: the candidate computes in bfloat16"),
         (lambda r: r[:, ::-1], "colour channels reversed (BGR); the reference is RGB"),
         (lambda r: r * 255.0, "scaled 0–255; the reference is scaled 0–1 (divide by 255)"),
     ]

@@ -40,13 +40,14 @@ def as_bytes(tensor) -> tuple[str, list[int], np.ndarray]:
         if tensor.dtype == torch.bfloat16:
             return "BF16", list(tensor.shape), tensor.reshape(-1).view(torch.int16).numpy().view(np.uint8)
         tensor = tensor.numpy()
+    shape = list(np.shape(tensor))  # before ascontiguousarray, which turns a 0-d array into a 1-d one
     array = np.ascontiguousarray(tensor)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
     code = SAFETENSORS_CODES.get(np.dtype(array.dtype.str.lstrip("<>=|")))
     if code is None:
         raise ValueError(f"dtype {array.dtype} cannot be stored in a dump")
-    return code, list(array.shape), array.reshape(-1).view(np.uint8)
+    return code, shape, array.reshape(-1).view(np.uint8)
 
 
 class StreamingSafetensorsWriter:

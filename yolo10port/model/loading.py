@@ -50,6 +50,13 @@ def load_state_dict(model: YOLOv10, state_dict: Mapping[str, torch.Tensor]) -> L
             report.consumed.append(key)
     missing = [k for k in expected if k not in state_dict]
     problems += [f"missing key {k} {tuple(expected[k].shape)}" for k in missing]
+    prefix = _wrapper_prefix(list(state_dict), expected)
+    if prefix is not None:  # a prefix problem is named as one, not as hundreds of unexpected keys
+        raise LoadError(
+            f"keys start with {prefix + 'model.'!r} where ultralytics' names start with 'model.' "
+            f"({prefix}model.0.conv.weight): remove {prefix!r}, or read the file with YOLOv10.from_file, "
+            "which removes wrapper prefixes"
+        )
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise LoadError(f"weights do not fit YOLOv10-{model.scale_name} nc={model.nc}: {problems[0]}{more}")
@@ -59,10 +66,23 @@ def load_state_dict(model: YOLOv10, state_dict: Mapping[str, torch.Tensor]) -> L
     return report
 
 
+def _wrapper_prefix(keys: list[str], expected: Mapping[str, torch.Tensor]) -> str | None:
+    """The prefix that, removed from every key, leaves exactly ultralytics' names (`model.` for `model.model.…`,
+    `module.`); None when there is none or the keys are fine as they are."""
+    stems = [key[: -len("model.0.conv.weight")] for key in keys if key.endswith("model.0.conv.weight")]
+    for prefix in stems:
+        if prefix and all(
+            key.startswith(prefix) and (key[len(prefix) :] in expected or is_ignored(key[len(prefix) :]))
+            for key in keys
+        ):
+            return prefix
+    return None
+
+
 def load_file(path: str | Path, scale: str | None = None, nc: int | None = None) -> YOLOv10:
     from yolo10port.weights.reader import read_weights
 
-    return model_from_weights(read_weights(path), scale, nc)
+    return model_from_weights(read_weights(path, scale=scale, nc=nc), scale, nc)
 
 
 def model_from_weights(weights, scale: str | None = None, nc: int | None = None) -> YOLOv10:

@@ -108,6 +108,15 @@ class YOLOv10(nn.Module):
             self.to(memory_format=torch.channels_last)
         return self.requires_grad_(False)
 
+    def accelerated(self, example: torch.Tensor, cuda_graph: bool = True) -> nn.Module:
+        """This model fused, on `example`'s device and dtype, in the layout measured fastest there, and on CUDA
+        captured as a CUDA graph for `example`'s shape: the fast path for a detector (model/accelerate.py)."""
+        from yolo10port.model.accelerate import accelerate
+
+        if not self.is_fused:
+            self.fuse()
+        return accelerate(self, example, cuda_graph)
+
     @property
     def is_fused(self) -> bool:
         return not any(isinstance(m, nn.BatchNorm2d) for m in self.modules())

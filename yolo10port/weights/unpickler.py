@@ -2,12 +2,20 @@
 
 Every global the pickle names goes through `find_class`. Only a short allow-list resolves, and it resolves to
 functions and stand-in classes written here, never to the class the file names: an ultralytics or torch.nn
-module becomes a `StandIn` that records its attribute dict. Anything else (`os.system`, `builtins.eval`,
-`subprocess.Popen`, …) raises `UnsafePickleError` before it could be called.
+module (or a loss object a trainer left attached) becomes a `StandIn` that records its attribute dict. Anything
+else (`os.system`, `builtins.eval`, `subprocess.Popen`, …) raises `UnsafePickleError` before it could be called,
+naming the global and the nearest form that is allowed.
+
+Beyond tensors and modules, the forms torch's own weights-only loader accepts for training metadata: bytes as
+protocol 2 writes them (`_codecs.encode(text, 'latin1')`), numpy scalars and dtypes (numpy's `scalar` and
+`dtype` reconstructors), and `torch.device` (kept by the THU-MIG fork's loss object). Each is a function of ours
+that checks its arguments' types and returns plain data: a numeric numpy value, bytes, a device name string.
 """
 
 from __future__ import annotations
 
+import _compat_pickle
+import difflib
 import pickle
 import re
 from collections import OrderedDict
@@ -20,6 +28,12 @@ import torch
 
 class UnsafePickleError(pickle.UnpicklingError):
     """The pickle references something outside the allow-list."""
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value as it appears in a refusal: its repr, cut short (a payload can be long)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class StandIn:
@@ -119,8 +133,9 @@ class _NumpyDType(StandIn):
     class_path = "numpy.dtype"
 
     def __init__(self, code: Any = None, *_flags: Any) -> None:
-        if not isinstance(code, str) or not re.fullmatch(r"[<>|=]?[a-zA-Z]\d*", code):
-            raise UnsafePickleError(f"numpy.dtype with argument {code!r}")
+        # Numeric kinds only (bool, int, uint, float, complex): an object dtype would let bytes become objects.
+        if not isinstance(code, str) or not re.fullmatch(r"[<>|=]?[biufc]\d*", code):
+            raise UnsafePickleError(f"numpy.dtype with argument {_shown(code)}; only numeric dtypes are allowed")
         self.code = code
         self.state = {}
 
@@ -131,8 +146,14 @@ class _NumpyDType(StandIn):
 
 def _numpy_scalar(dtype: Any, data: Any = b"") -> Any:
     if not isinstance(dtype, _NumpyDType) or not isinstance(data, bytes):
-        raise UnsafePickleError("numpy scalar of unexpected form")
-    return np.frombuffer(data, dtype=dtype.resolve())[0].item()
+        raise UnsafePickleError(
+            f"calls numpy's scalar reconstructor with {type(dtype).__name__}, {type(data).__name__}; "
+            "only (numpy.dtype, bytes) is allowed"
+        )
+    dtype = dtype.resolve()
+    if len(data) != dtype.itemsize:
+        raise UnsafePickleError(f"numpy scalar of {len(data)} bytes for dtype {dtype}")
+    return np.frombuffer(data, dtype=dtype)[0].item()
 
 
 class _NumpyArray(StandIn):
@@ -148,7 +169,7 @@ class _NumpyArray(StandIn):
 
 def _numpy_reconstruct(cls: Any, *_args: Any) -> _NumpyArray:
     if cls is not _NumpyArray:
-        raise UnsafePickleError("numpy _reconstruct of something other than ndarray")
+        raise UnsafePickleError(f"calls numpy's _reconstruct on {_shown(cls, 60)}; only numpy.ndarray is allowed")
     return _NumpyArray()
 
 
@@ -166,20 +187,41 @@ def _reconstructor(cls: Any, base: Any, state: Any = None) -> Any:
     raise UnsafePickleError("calls copyreg._reconstructor on a class outside the allow-list")
 
 
+_LATIN1 = {"latin1", "latin-1", "iso-8859-1", "iso8859-1"}
+
+
+def _codecs_encode(text: Any, encoding: Any = "utf-8", *rest: Any) -> bytes:
+    """Protocol 2 has no bytes opcode, so pickle writes bytes as `_codecs.encode(str(b, 'latin1'), 'latin1')`.
+    Only that exact form is allowed: a str and latin-1, which always gives bytes (rot13 would give a str, and
+    binary codecs such as zlib take other objects)."""
+    if rest or not isinstance(text, str) or not isinstance(encoding, str) or encoding.lower() not in _LATIN1:
+        shown = ", ".join(_shown(a) for a in (text, encoding, *rest))
+        raise UnsafePickleError(f"calls _codecs.encode({shown}); only _codecs.encode(str, 'latin1') is allowed")
+    return text.encode("latin-1")
+
+
+_DEVICE = re.compile(r"[a-z][a-z0-9_]*(:\d+)?")
+
+
+def _torch_device(kind: Any, index: Any = None) -> str:
+    """`torch.device('cuda', 0)` as its name, 'cuda:0': a trainer's loss object keeps the device it ran on."""
+    if not isinstance(kind, str) or not _DEVICE.fullmatch(kind) or not (index is None or type(index) is int):
+        raise UnsafePickleError(f"calls torch.device({_shown(kind)}, {_shown(index)}), which is not a device name")
+    return kind if index is None else f"{kind}:{index}"
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("collections", "OrderedDict"): OrderedDict,
     ("builtins", "set"): set,
-    ("__builtin__", "set"): set,
     ("builtins", "frozenset"): frozenset,
-    ("__builtin__", "frozenset"): frozenset,
     ("builtins", "getattr"): _stand_in_getattr,
-    ("__builtin__", "getattr"): _stand_in_getattr,
     ("copyreg", "_reconstructor"): _reconstructor,
-    ("copy_reg", "_reconstructor"): _reconstructor,
     ("torch", "Size"): tuple,
+    ("torch", "device"): _torch_device,
+    ("_codecs", "encode"): _codecs_encode,
     ("numpy", "dtype"): _NumpyDType,
     ("numpy", "ndarray"): _NumpyArray,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
@@ -207,6 +249,12 @@ class RestrictedUnpickler(pickle.Unpickler):
         self._storages: dict[str, torch.Tensor] = {}
 
     def find_class(self, module: str, name: str) -> Any:
+        # Protocol 2 writes Python 2 spellings (`__builtin__.eval`, `commands.call` for subprocess.call); read them
+        # as Python 3 names, as pickle itself and torch's weights-only loader do, so refusals name what was meant.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         if (module, name) in _ALLOWED:
             return _ALLOWED[(module, name)]
         if module == "torch" and name in _STORAGE_DTYPES:
@@ -215,7 +263,10 @@ class RestrictedUnpickler(pickle.Unpickler):
             return getattr(torch, name)
         if module.startswith(_STAND_IN_PREFIXES) and name.isidentifier():
             return _stand_in_class(f"{module}.{name}")
-        raise UnsafePickleError(f"references {module}.{name}, which is outside the allowed set")
+        nearest = nearest_allowed(module, name)
+        raise UnsafePickleError(
+            f"references {module}.{name}, which is outside the allowed set (nearest allowed: {nearest})"
+        )
 
     def persistent_load(self, pid: Any) -> torch.Tensor:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
@@ -234,3 +285,34 @@ class RestrictedUnpickler(pickle.Unpickler):
                 raise pickle.UnpicklingError(f"storage {key} holds {flat.numel()} elements, {numel} expected")
             self._storages[key] = flat
         return self._storages[key]
+
+
+_ALLOWED_FORMS = (
+    "tensors and storages",
+    "torch dtypes and torch.device",
+    "numpy scalars, dtypes and arrays",
+    "collections.OrderedDict, set, frozenset",
+    "pathlib paths",
+    "classes of ultralytics.* and torch.nn.modules.* as inert stand-ins",
+)
+
+
+_ALIASES = ("numpy._core.", "pathlib._local.")  # newer spellings of names also allowed under their older ones
+
+
+def nearest_allowed(module: str, name: str) -> str:
+    """What is allowed nearest to a refused global: a near-identical name (a typo, a sibling rebuild function), else
+    the allowed names of its module or package, else the allowed forms."""
+    typed = {f"torch.{n}" for n in (*_STORAGE_DTYPES, *_DTYPE_NAMES)}
+    names = sorted({f"{m}.{n}" for m, n in _ALLOWED} | typed)
+    close = difflib.get_close_matches(f"{module}.{name}", names, n=1, cutoff=0.9)
+    if close:
+        return close[0]
+    shown = [n for n in names if n not in typed and not n.startswith(_ALIASES)]
+    for scope in (module, module.split(".")[0]):
+        related = [n for n in shown if n.startswith(f"{scope}.")]
+        if scope == "torch":
+            related.append("torch dtypes and storage types")
+        if related:
+            return ", ".join(related)
+    return "; ".join(_ALLOWED_FORMS)

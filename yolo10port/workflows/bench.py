@@ -22,20 +22,24 @@ import torch
 
 from yolo10port.reference.fixture import cached_fixture
 
+BASELINE = "ultralytics fused"
+
 
 @dataclass
 class LatencyRow:
+    """One configuration's median latencies, every column measured in the same run, interleaved."""
+
     scale: str
-    ultralytics_fused_ms: float
-    clean_unfused_ms: float
-    clean_fused_ms: float
+    device: str
+    batch: int
+    dtype: str
+    ms: dict[str, float]  # column → median milliseconds per forward
     compile_s: float | None = None
-    clean_compiled_ms: float | None = None
 
     @property
-    def ratio(self) -> float:
-        """clean fused ÷ ultralytics fused: below 1 means the clean model is faster."""
-        return self.clean_fused_ms / self.ultralytics_fused_ms
+    def ratios(self) -> dict[str, float]:
+        """Each column ÷ ultralytics fused: below 1 means faster than ultralytics."""
+        return {name: value / self.ms[BASELINE] for name, value in self.ms.items()}
 
 
 @dataclass
@@ -64,34 +68,33 @@ class BenchResult:
     def to_json(self) -> str:
         data = asdict(self)
         for row, latency in zip(data["latency"], self.latency):
-            row["ratio"] = latency.ratio
+            row["ratios"] = latency.ratios
         return json.dumps(data, indent=1) + "\n"
 
 
-def machine_description() -> dict:
-    return {
-        "cpu": _cpu_name(),
+def machine_description(device: str = "cpu") -> dict:
+    from yolo10port.dumps.device import cpu_name
+
+    machine = {
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+    if device != "cpu":
+        machine |= {"gpu": torch.cuda.get_device_name(torch.device(device)), "cuda": torch.version.cuda}
+    return machine
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def interleaved_latency_ms(forwards: dict[str, Callable[[], object]], repeat: int, warmup: int = 2) -> dict:
+def interleaved_latency_ms(
+    forwards: dict[str, Callable[[], object]], repeat: int, warmup: int = 2, device: str = "cpu"
+) -> dict[str, float]:
     """Median latency of each forward, timed in rounds (one run of each per round) so that a noisy neighbour or
-    a clock change hits all of them alike instead of whichever happened to run then."""
+    a clock change hits all of them alike instead of whichever happened to run then. CUDA work is asynchronous:
+    each timing waits for the device."""
+    sync = torch.cuda.synchronize if device != "cpu" else (lambda: None)
     times: dict[str, list[float]] = {name: [] for name in forwards}
     with torch.inference_mode():
         for _ in range(warmup):
@@ -99,33 +102,77 @@ def interleaved_latency_ms(forwards: dict[str, Callable[[], object]], repeat: in
                 forward()
         for _ in range(repeat):
             for name, forward in forwards.items():
+                sync()
                 start = time.perf_counter()
                 forward()
+                sync()
                 times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) * 1000 for name, values in times.items()}
 
 
-def bench_latency(scale: str, fixtures: Path, imgsz: int, repeat: int, compile: bool = False) -> LatencyRow:
+def _graph_forwards(weights, folder: Path, imgsz: int, x: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """ONNX Runtime and OpenVINO running the model's ONNX export (ultralytics' exporter settings, nms=False)."""
+    from yolo10port.candidates.graph import open_session
+    from yolo10port.reference.onnx_export import export_onnx
+
+    graph = folder / f"{weights.path.stem}-{imgsz}.onnx"
+    if not graph.exists():
+        export_onnx(weights, graph, imgsz=imgsz)
+    images = x.numpy()
+    forwards = {}
+    for runtime in ("onnxruntime", "openvino"):
+        run = open_session(graph, runtime)
+        forwards[runtime] = lambda run=run: run(images)
+    return forwards
+
+
+def bench_latency(
+    scale: str,
+    fixtures: Path,
+    imgsz: int,
+    repeat: int,
+    compile: bool = False,
+    device: str = "cpu",
+    batch: int = 1,
+    dtype: str = "float32",
+    graphs: bool = True,
+) -> LatencyRow:
+    """ultralytics fused against the clean model on one device, batch and dtype. On the CPU also the clean model
+    unfused and the ONNX runtimes; on CUDA also the clean model as a CUDA graph (model/accelerate.py)."""
     from yolo10port.candidates.clean import load_clean_model
+    from yolo10port.dumps.device import TORCH_DTYPES, numerics, torch_device
     from yolo10port.reference.network import reference_network
     from yolo10port.weights.reader import read_weights
 
+    target = torch_device(device)
+    torch_dtype = TORCH_DTYPES[dtype]
     path = cached_fixture(scale, fixtures)
-    x = torch.ones(1, 3, imgsz, imgsz)
-    reference = reference_network(read_weights(path), fuse=True)  # one-to-one head pinned, as `dump --fuse`
-    unfused, _ = load_clean_model(path)
-    fused, _ = load_clean_model(path, fuse=True)
-    ms = interleaved_latency_ms(
-        {"ultralytics": lambda: reference(x), "unfused": lambda: unfused(x), "fused": lambda: fused(x)}, repeat
-    )
-    row = LatencyRow(scale, ms["ultralytics"], ms["unfused"], ms["fused"])
-    if compile:
-        compiled = torch.compile(fused)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            compiled(x)
-        row.compile_s = time.perf_counter() - start
-        row.clean_compiled_ms = interleaved_latency_ms({"compiled": lambda: compiled(x)}, repeat)["compiled"]
+    weights = read_weights(path)
+    x = torch.ones(batch, 3, imgsz, imgsz, device=target, dtype=torch_dtype)
+    reference = reference_network(weights, fuse=True).to(target, torch_dtype)  # one-to-one head pinned
+    fused, _ = load_clean_model(weights, fuse=True)
+    fused.to(target, torch_dtype)
+    forwards: dict[str, Callable[[], object]] = {BASELINE: lambda: reference(x), "clean fused": lambda: fused(x)}
+    with numerics(target, tf32=False):  # float32 means float32: TF32 off, as the parity figures are taken
+        if target.type == "cpu":
+            unfused, _ = load_clean_model(weights)
+            forwards["clean unfused"] = lambda: unfused(x)
+            if graphs and dtype == "float32":
+                forwards |= _graph_forwards(weights, fixtures, imgsz, x)
+        else:
+            torch.backends.cudnn.benchmark = True
+            fast, _ = load_clean_model(weights, fuse=True)
+            graphed = fast.accelerated(x)
+            forwards["clean fused + CUDA graph"] = lambda: graphed(x)
+        ms = interleaved_latency_ms(forwards, repeat, device=device)
+        row = LatencyRow(scale, device, batch, dtype, ms)
+        if compile:
+            compiled = torch.compile(fused)
+            start = time.perf_counter()
+            with torch.inference_mode():
+                compiled(x)
+            row.compile_s = time.perf_counter() - start
+            row.ms["clean compiled"] = interleaved_latency_ms({"c": lambda: compiled(x)}, repeat, device=device)["c"]
     return row
 
 
@@ -222,12 +269,20 @@ def run_bench(
     memory_scale: str | None = None,
     compile: bool = False,
     progress: Callable[[str], None] = lambda _step: None,
+    device: str = "cpu",
+    graphs: bool = True,
 ) -> BenchResult:
+    """On the CPU: batch 1, float32. On CUDA: batch 1 and 32, float32 and float16 (TF32 off)."""
     fixtures.mkdir(parents=True, exist_ok=True)
-    result = BenchResult(machine_description(), imgsz, repeat)
+    result = BenchResult(machine_description(device), imgsz, repeat)
+    configs = (
+        [(1, "float32")] if device == "cpu" else [(1, "float32"), (1, "float16"), (32, "float32"), (32, "float16")]
+    )
     for scale in scales:
-        progress(f"YOLOv10-{scale}: latency")
-        result.latency.append(bench_latency(scale, fixtures, imgsz, repeat, compile))
+        for batch, dtype in configs:
+            progress(f"YOLOv10-{scale}: latency, batch {batch}, {dtype}")
+            row = bench_latency(scale, fixtures, imgsz, repeat, compile, device, batch, dtype, graphs)
+            result.latency.append(row)
     for scale in check_scales:
         progress(f"YOLOv10-{scale}: check breakdown")
         result.check_seconds[scale] = bench_check(scale, fixtures)

@@ -23,6 +23,8 @@ class Mutation:
     name: str
     bug: str  # what a porter would have got wrong
     plant: Callable[[YOLOv10, dict[str, torch.Tensor]], None]  # (model, the checkpoint's state dict)
+    first: str  # the row where the checker must first see it: the layer the bug is in
+    layers: str | None = None  # compare only these (--layer), e.g. to prove a bug is caught without `detections`
 
 
 def _wrap_forward(module: nn.Module, wrap: Callable[[Callable, object], object]) -> None:
@@ -129,17 +131,68 @@ def boxes_as_xywh(model, _):
     _wrap_forward(head, to_xywh)
 
 
+def _first_conv_weight(layer: nn.Module) -> torch.Tensor | None:
+    return next((p for name, p in layer.named_parameters() if name.endswith("conv.weight")), None)
+
+
+def weight_scaled(index: int) -> Callable[[YOLOv10, dict], None]:
+    """One weight tensor of model.<index> (its first conv's) × 1.001: the smallest bug a port makes (a rounding
+    slip in a converted weight). model.11/12/14/15/18/21 hold no weights (Upsample, Concat): their output × 1.001."""
+
+    def plant(model, _):
+        layer = model.model[index]
+        weight = _first_conv_weight(layer)
+        if weight is not None:
+            with torch.no_grad():
+                weight.mul_(1.001)
+        else:
+            _wrap_forward(layer, lambda forward, x: forward(x) * 1.001)
+
+    return plant
+
+
+def class_scores_off(model, _):
+    """Class 0's scores 0.03 too high everywhere (a wrong bias or sigmoid approximation in one class)."""
+
+    def shift(forward, feats):
+        decoded = forward(feats).clone()
+        decoded[:, 4] += 0.03
+        return decoded
+
+    _wrap_forward(model.model[23], shift)
+
+
 MUTATIONS: list[Mutation] = [
-    Mutation("rgb-bgr", "input channels in BGR order (OpenCV's) instead of RGB", rgb_bgr),
-    Mutation("hw-transpose", "image read as W×H instead of H×W", hw_transpose),
-    Mutation("bn-eps-1e-5", "BatchNorm eps 1e-5 (PyTorch's default) instead of ultralytics' 1e-3", batchnorm_eps),
-    Mutation("sppf-zero-pad", "SPPF max-pool padded with zeros instead of −inf", sppf_zero_padding),
-    Mutation("silu-relu", "SiLU replaced by ReLU", silu_as_relu),
-    Mutation("qkv-across-heads", "q/k/v split across all heads instead of within each head", qkv_across_heads),
-    Mutation("attn-no-scale", "attention scale 1/√key_dim omitted", attention_scale_omitted),
-    Mutation("repvggdw-no-3x3", "RepVGGDW's parallel 3×3 branch dropped", repvggdw_without_3x3),
-    Mutation("dfl-off-by-one", "DFL bins 1…16 instead of 0…15", dfl_bins_off_by_one),
-    Mutation("one-to-many-head", "one-to-many head weights loaded into the one-to-one head", one_to_many_head),
-    Mutation("anchor-offset-0", "anchors at cell corners (offset 0), not centres (0.5)", anchors_at_corners),
-    Mutation("boxes-xywh", "decoded boxes left as xywh instead of xyxy", boxes_as_xywh),
+    Mutation("rgb-bgr", "input channels in BGR order (OpenCV's) instead of RGB", rgb_bgr, "model.0"),
+    Mutation("hw-transpose", "image read as W×H instead of H×W", hw_transpose, "model.0"),
+    Mutation(
+        "bn-eps-1e-5", "BatchNorm eps 1e-5 (PyTorch's default) instead of ultralytics' 1e-3", batchnorm_eps, "model.0"
+    ),
+    Mutation("sppf-zero-pad", "SPPF max-pool padded with zeros instead of −inf", sppf_zero_padding, "model.9"),
+    Mutation("silu-relu", "SiLU replaced by ReLU", silu_as_relu, "model.0"),
+    Mutation(
+        "qkv-across-heads", "q/k/v split across all heads instead of within each head", qkv_across_heads, "model.10"
+    ),
+    Mutation("attn-no-scale", "attention scale 1/√key_dim omitted", attention_scale_omitted, "model.10"),
+    Mutation("repvggdw-no-3x3", "RepVGGDW's parallel 3×3 branch dropped", repvggdw_without_3x3, "model.22"),
+    Mutation("dfl-off-by-one", "DFL bins 1…16 instead of 0…15", dfl_bins_off_by_one, "model.23/boxes"),
+    Mutation(
+        "one-to-many-head", "one-to-many head weights loaded into the one-to-one head", one_to_many_head, "model.23"
+    ),
+    Mutation(
+        "anchor-offset-0", "anchors at cell corners (offset 0), not centres (0.5)", anchors_at_corners, "model.23/boxes"
+    ),
+    Mutation("boxes-xywh", "decoded boxes left as xywh instead of xyxy", boxes_as_xywh, "model.23/boxes"),
+    Mutation(
+        "class-score-0.03",
+        "class 0's scores 0.03 too high (caught without `detections`: compared up to model.23 only)",
+        class_scores_off,
+        "model.23/scores",
+        layers="0..22,model.23",
+    ),
+]
+# The smallest bugs: one weight tensor × 1.001 in each layer (README, "Comparing and tolerances": what sets K).
+WEIGHT_MUTATIONS: list[Mutation] = [
+    Mutation(f"weight×1.001-model.{i}", f"one weight of model.{i} × 1.001", weight_scaled(i), f"model.{i}")
+    for i in range(23)
 ]

@@ -1,18 +1,31 @@
-"""`yolo10port selftest`: plant each porting bug in the clean model and show, per input kind, whether `check`
-catches it and where — the proof that the checker can fail, and a map of each input's blind spots.
+"""`yolo10port selftest`: proof that the checker neither cries wolf nor misses, on a given model.
+
+- **No false alarm.** Honest candidates (the clean model unfused and fused, ONNX Runtime, OpenVINO) must pass on
+  every input kind; the smallest margin (limit ÷ max-abs) over their rows says how much room is left.
+- **No miss.** Each planted porting bug must fail, and first in the layer it is in; the table shows where each
+  input kind sees it, which maps each input's blind spots.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.weights.reader import read_weights
 from yolo10port.workflows.check import run_check
 from yolo10port.workflows.selftest.mutations import MUTATIONS, Mutation
+
+HONEST = {  # name → (candidate kind, fuse)
+    "clean": ("clean", False),
+    "clean-fused": ("clean", True),
+    "onnxruntime": ("onnxruntime", False),
+    "openvino": ("openvino", False),
+}
 
 
 def bundled_image(name: str = "bus.jpg") -> str:
@@ -24,32 +37,81 @@ def bundled_image(name: str = "bus.jpg") -> str:
 INPUT_KINDS = {"ones": "ones", "random": "random:0", "image": None}  # image: ultralytics' bus.jpg unless given
 
 
+def at_layer(row: str | None, layer: str) -> bool:
+    """`model.23/scores` is at `model.23`; `model.10` is not at `model.1`."""
+    return row is not None and (row == layer or row.startswith((f"{layer}/", f"{layer}.", f"{layer}#")))
+
+
 @dataclass
 class Outcome:
     caught: bool
     first_failure: str | None  # chained: where the error shows first
     culprit: str | None  # isolated: the module whose own output is wrong
     detections: str  # matched/total
+    expected: str = ""  # the layer the bug is in
+    margin: float | None = None  # the first failing row's max-abs ÷ its limit: how far past the limit the bug is
+
+    @property
+    def right_layer(self) -> bool:
+        return self.caught and at_layer(self.first_failure, self.expected)
+
+
+@dataclass
+class Honest:
+    passed: bool
+    smallest_margin: float  # limit ÷ max-abs over the rows (∞ when every row is exact)
+    at: str  # the row with the smallest margin
+    first_failure: str | None = None
 
 
 @dataclass
 class SelftestResult:
     scale: str
     inputs: dict[str, str]  # kind → input spec
-    baseline: dict[str, bool] = field(default_factory=dict)  # kind → the unmutated model passes
+    honest: dict[str, dict[str, Honest]] = field(default_factory=dict)  # candidate → kind → result
     outcomes: dict[str, dict[str, Outcome]] = field(default_factory=dict)  # mutation → kind → outcome
 
     @property
+    def baseline(self) -> dict[str, bool]:
+        """kind → the unmutated clean model passes (the reference the mutations are planted in)."""
+        return {kind: h.passed for kind, h in self.honest.get("clean", {}).items()}
+
+    @property
+    def false_alarms(self) -> list[tuple[str, str]]:
+        return [(name, kind) for name, row in self.honest.items() for kind, h in row.items() if not h.passed]
+
+    @property
     def missed(self) -> list[str]:
-        """Mutations that no input kind caught: each is a hole in the checker."""
-        return [name for name, row in self.outcomes.items() if not any(o.caught for o in row.values())]
+        """Mutations that no input kind caught at their own layer: each is a hole in the checker."""
+        return [name for name, row in self.outcomes.items() if not any(o.right_layer for o in row.values())]
+
+    @property
+    def misplaced(self) -> list[tuple[str, str, str]]:
+        """(mutation, input kind, where) for every catch at another layer than the one the bug is in."""
+        return [
+            (name, kind, o.first_failure or "")
+            for name, row in self.outcomes.items()
+            for kind, o in row.items()
+            if o.caught and not o.right_layer
+        ]
 
     def blind_spots(self, kind: str) -> list[str]:
-        return [name for name, row in self.outcomes.items() if not row[kind].caught]
+        return [name for name, row in self.outcomes.items() if kind in row and not row[kind].caught]
 
     @property
     def passed(self) -> bool:
-        return all(self.baseline.values()) and not self.missed
+        return not self.false_alarms and not self.missed
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["false_alarms"], data["missed"], data["misplaced"] = self.false_alarms, self.missed, self.misplaced
+        return json.dumps(data, indent=1, default=lambda v: None if v is None or math.isinf(v) else float(v)) + "\n"
+
+
+def _honest(report) -> Honest:
+    margins = [(row.margin, row.name) for row in report.layers if row.rule != "input" and row.margin is not None]
+    smallest, at = min(margins, default=(math.inf, "—"))
+    return Honest(report.passed, smallest, at, report.first_failure)
 
 
 def run_selftest(
@@ -60,24 +122,39 @@ def run_selftest(
     imgsz: int = 640,
     device: str = "cpu",
     progress: Callable[[str], None] = lambda _step: None,
+    honest: tuple[str, ...] = ("clean",),
+    mutation_inputs: tuple[str, ...] | None = None,
 ) -> SelftestResult:
+    """Run the honest candidates and the mutations on every input kind; `mutation_inputs` limits the mutations to
+    some kinds (the honest candidates always run on all)."""
     inputs = inputs or {kind: spec or bundled_image() for kind, spec in INPUT_KINDS.items()}
     result = SelftestResult(scale, inputs)
     weights = read_weights(model_path)
     with tempfile.TemporaryDirectory(prefix="yolo10port-selftest-") as scratch:
         for kind, spec in inputs.items():
-            progress(f"{kind}: unmutated model")
-            folder = Path(scratch) / kind
+            folder = Path(scratch) / kind.replace(":", "-")
             run = RunSpec(input=spec, imgsz=imgsz, device=device)
-            result.baseline[kind] = run_check(weights, folder, run).report.passed
+            for name in honest:
+                progress(f"{kind}: {name}")
+                candidate, fuse = HONEST[name]
+                report = run_check(weights, folder, run, fuse=fuse, candidate=candidate, reuse=True).report
+                result.honest.setdefault(name, {})[kind] = _honest(report)
+            if mutation_inputs is not None and kind not in mutation_inputs:
+                continue
             for mutation in mutations:
                 progress(f"{kind}: {mutation.name}")
-                report = run_check(weights, folder, run, mutate=mutation.plant, reuse=True).report
+                report = run_check(
+                    weights, folder, run, layers=mutation.layers, mutate=mutation.plant, reuse=True
+                ).report
                 det = report.detections
+                rows = {row.name: row for row in report.layers}
+                first = rows.get(report.first_failure or "")
                 result.outcomes.setdefault(mutation.name, {})[kind] = Outcome(
                     caught=not report.passed,
                     first_failure=report.first_failure,
                     culprit=report.culprit,
                     detections=f"{det.matched}/{det.total}" if det else "—",
+                    expected=mutation.first,
+                    margin=first.max_abs / first.limit if first and first.limit and first.max_abs is not None else None,
                 )
     return result

@@ -1,0 +1,509 @@
+"""An ONNX graph as a candidate: ONNX Runtime or OpenVINO runs it, every module's output named by module path.
+
+The graph's node names say which module each value belongs to (candidates/onnx_graph.py); the runtime is asked for
+those values as extra outputs, so one run gives the same dump keys as the PyTorch reference. Isolated error runs
+each module's own nodes alone (an extracted subgraph) on the reference's recorded inputs: no parity tool does
+that for ONNX graphs (Polygraphy can only bisect with `debug reduce`).
+
+Never imports ultralytics: `graph_candidate` asks the reference side for an export only when `check` needs one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from yolo10port import __version__
+from yolo10port.candidates.clean_isolated import fill_isolated, split_call
+from yolo10port.candidates.onnx_graph import (
+    GraphMap,
+    OnnxGraph,
+    conv_weight,
+    extract,
+    load_graph,
+    map_graph,
+    side_by_side,
+    tagged,
+    with_outputs,
+)
+from yolo10port.compare.engine import Report
+from yolo10port.dumps.inputs import ModelInput, make_input
+from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, HEAD, INPUT_MARK, rows_of
+from yolo10port.dumps.spec import RunSpec
+from yolo10port.errors import InputError
+from yolo10port.weights.reader import Weights
+
+RUNTIMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+CHUNK_BYTES = 256 << 20  # depth all: values asked of the runtime per run, so memory stays bounded at any scale
+SAME_WEIGHTS_COSINE = 0.9  # model.0's conv vs the checkpoint's: other weights score ~0, a planted 1.001 bug ~1
+
+
+def _threads() -> int:
+    """The cores this process may use (a container's or taskset's share, not the machine's)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+# --- the two runtimes: run a model proto whose outputs are the values wanted ------------------------------------
+
+
+class OnnxRuntime:
+    name = "onnxruntime"
+
+    def __init__(self, device: str):
+        import onnxruntime
+
+        self.ort = onnxruntime
+        self.version = onnxruntime.__version__
+        self.device = device
+        if device == "cpu":
+            self.providers: list = ["CPUExecutionProvider"]
+        elif device.startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            index = int(device.partition(":")[2] or 0)
+            self.providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        else:
+            raise InputError(
+                "--device", f"{device}: this onnxruntime has no CUDA provider (onnxruntime-gpu); use --device cpu"
+            )
+
+    def run(self, model, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        # Graph optimizations stay on (what a user's deployment runs); asking for intermediate values as outputs
+        # can still keep some fusions from happening across them (see the candidate's notes).
+        options = self.ort.SessionOptions()
+        options.intra_op_num_threads = _threads()
+        options.inter_op_num_threads = 1
+        # No busy-waiting between ops: on a shared CI core, spinning threads only steal time from everyone else.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # warnings about unused initializers of an extracted subgraph are noise
+        session = self.ort.InferenceSession(model.SerializeToString(), options, providers=self.providers)
+        return session.run(outputs, feeds)
+
+    def metadata(self) -> dict[str, str]:
+        return {"runtime": f"onnxruntime {self.version}", "providers": ",".join(map(str, self.providers))}
+
+
+class OpenVino:
+    name = "openvino"
+
+    def __init__(self, device: str):
+        import openvino
+
+        if device != "cpu":
+            raise InputError("--device", f"{device}: the OpenVINO candidate runs on the CPU here; use --device cpu")
+        self.device = device
+        self.core = openvino.Core()
+        self.version = openvino.__version__.split("-")[0]
+        self.precision = ""
+
+    def run(self, model, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        network = self.core.read_model(model.SerializeToString())
+        present = {name for output in network.outputs for name in output.names}
+        network.add_outputs([name for name in outputs if name not in present])  # by tensor name (= ONNX value)
+        # Explicit f32: OpenVINO's CPU plugin defaults to bf16 on CPUs with AMX/AVX512-BF16, a ~1e-2 error.
+        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": _threads()}
+        compiled = self.core.compile_model(network, "CPU", config)
+        self.precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        results = compiled(feeds)
+        return [np.asarray(results[compiled.output(name)]) for name in outputs]
+
+    def metadata(self) -> dict[str, str]:
+        return {"runtime": f"openvino {self.version}", "inference_precision": self.precision or "f32"}
+
+
+def make_runtime(runtime: str, device: str):
+    if runtime == "onnxruntime":
+        return OnnxRuntime(device)
+    if runtime == "openvino":
+        return OpenVino(device)
+    raise InputError("--runtime", f"{runtime!r} is not one of {', '.join(RUNTIMES)}")
+
+
+# --- what the graph cannot give: module paths of the reference tree without a node --------------------------------
+
+
+def graph_scale(gmap: GraphMap) -> str | None:
+    from yolo10port.weights.scales import SCALE_SIGNATURES
+
+    signature = (gmap.stem_channels, gmap.c2f_blocks)
+    return next((scale for scale, sig in SCALE_SIGNATURES.items() if sig == signature), None)
+
+
+@functools.lru_cache(maxsize=8)
+def reference_tree(scale: str, nc: int) -> dict[str, str]:
+    """Module path → class name of YOLOv10-`scale` as ultralytics builds it (unfused), one-to-many head left out:
+    the clean model's tree, whose paths equal ultralytics' (built on the meta device: no memory, no weights)."""
+    import torch
+
+    from yolo10port.model import YOLOv10
+
+    with torch.device("meta"):
+        model = YOLOv10(scale, nc)
+    return {path: type(module).__name__ for path, module in model.named_modules()}
+
+
+def why_absent(path: str, tree: dict[str, str]) -> str:
+    """Why a module of the reference tree has no node in an exported (fused) graph."""
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 1, -1):  # the nearest RepVGGDW above: the export folds its two branches
+        ancestor = ".".join(parts[:cut])
+        if tree.get(ancestor) == "RepVGGDW":
+            branch = "3×3 branch" if parts[cut] == "conv1" else "7×7 branch"
+            return f"part of RepVGGDW's {branch}: the export folds both branches into one conv ({ancestor}.conv)"
+    parent, kind = path.rpartition(".")[0], tree.get(path, "")
+    if kind == "BatchNorm2d":
+        return f"BatchNorm folded into {parent}.conv (the graph's {parent}.conv output is this BatchNorm's output)"
+    if kind == "Identity":
+        return f"an Identity (no activation): no node in the graph, the same tensor as {parent}.conv"
+    return "no node of the graph is named after it"
+
+
+def no_counterpart(keys: list[str], tree: dict[str, str], depth: int | None, within: str | None) -> dict[str, str]:
+    """The module paths a reference dump at `depth` (inside `within`) holds that the graph cannot give, and why."""
+    have = {key.split("#")[0] for key in keys}
+    absent = {}
+    for path, kind in tree.items():
+        if not path.startswith("model.") or kind == "ModuleList" or path == DECODED_HEAD or path in have:
+            continue
+        if within is not None and path != within and not path.startswith(within + "."):
+            continue
+        if depth is None or path.count(".") <= depth:
+            absent[path] = why_absent(path, tree)
+    return absent
+
+
+# --- the candidate ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GraphCandidate:
+    """An ONNX graph run by ONNX Runtime or OpenVINO; its node outputs mapped to module paths."""
+
+    path: Path
+    gmap: GraphMap
+    runtime: OnnxRuntime | OpenVino
+    kind: str
+    label: str
+    scale: str | None
+    weights_sha256: str = ""
+    auto_square: bool = True  # `run`: letterbox an image to a static graph's square; `check`: refuse instead
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, path: str | Path, runtime: str, device: str = "cpu") -> GraphCandidate:
+        path = Path(path)
+        if runtime not in RUNTIMES:
+            raise InputError("--runtime", f"{runtime!r} is not one of {', '.join(RUNTIMES)}")
+        gmap = map_graph(load_graph(path))
+        engine = make_runtime(runtime, device)
+        version = ".".join(engine.version.split(".")[:2])
+        label = f"{RUNTIMES[runtime]} {version} on {path.name}"
+        candidate = cls(path, gmap, engine, runtime, label, graph_scale(gmap), notes=list(gmap.notes))
+        if candidate.scale is None:
+            candidate.notes.append(
+                f"the graph matches none of the six YOLOv10 scales (stem {gmap.stem_channels} channels, "
+                f"{gmap.c2f_blocks} bottlenecks in model.2): dumped without a scale"
+            )
+        return candidate
+
+    @property
+    def graph(self) -> OnnxGraph:
+        return self.gmap.graph
+
+    @property
+    def fused(self) -> bool:
+        return self.gmap.batchnorms == 0
+
+    # -- input ----------------------------------------------------------------------------------------------------
+
+    def check_spec(self, spec: RunSpec) -> None:
+        """Options an ONNX graph cannot honour: exit 2 before anything runs."""
+        if spec.dtype != "float32":
+            raise InputError(
+                "--dtype", f"{spec.dtype}: an ONNX graph runs in the precision it was exported in (float32)"
+            )
+        if spec.tf32:
+            raise InputError("--tf32", "applies to the clean model on CUDA, not to an ONNX graph")
+
+    def model_input(self, spec: RunSpec) -> tuple[ModelInput, RunSpec]:
+        """The input `spec` describes, checked against a static graph's input shape."""
+        model_input = make_input(spec)
+        wanted = self.gmap.input_shape
+        shape = tuple(model_input.tensor.shape)
+        if not self.gmap.static or shape == wanted:
+            return model_input, spec
+        dims = "×".join(map(str, wanted))
+        is_image = model_input.letterbox is not None and not spec.square
+        if is_image and shape[0] == wanted[0] and wanted[2] == wanted[3] == spec.imgsz:
+            if self.auto_square:
+                self.note(
+                    f"{self.path.name} is a static {dims} graph: the image was letterboxed to the full square, not "
+                    f"the {shape[2]}×{shape[3]} rectangle; dump the reference with --square to compare"
+                )
+                return self.model_input(spec.but(square=True))
+            raise InputError(
+                "--square",
+                f"{self.path.name} is a static {dims} graph, but {Path(spec.input).name} letterboxes to "
+                f"{shape[2]}×{shape[3]}: re-run with --square, or export the graph with --dynamic",
+            )
+        option = "--batch" if shape[0] != wanted[0] else "--imgsz"
+        raise InputError(
+            option,
+            f"{self.path.name} is a static {dims} graph and cannot run a {'×'.join(map(str, shape))} input: re-run "
+            f"with --imgsz {wanted[2]} --batch {wanted[0]}, or export the graph with --dynamic",
+        )
+
+    # -- dump -----------------------------------------------------------------------------------------------------
+
+    def _chunks(self, keys: list[str], shape: tuple[int, ...]) -> list[list[str]]:
+        """Consecutive groups of keys whose distinct values fit CHUNK_BYTES together (estimated from shapes)."""
+        sizes = self.graph.value_bytes(shape)
+        fallback = max(sizes.values(), default=4 * int(np.prod(shape)))
+        chunks, current, values, total = [], [], set(), 0
+        for key in keys:
+            value = self.gmap.values[key]
+            size = 0 if value in values else sizes.get(value, fallback)
+            if current and total + size > CHUNK_BYTES:
+                chunks.append(current)
+                current, values, total = [], set(), 0
+                size = sizes.get(value, fallback)
+            current.append(key)
+            values.add(value)
+            total += size
+        return chunks + ([current] if current else [])
+
+    def dump(self, out: Path, spec: RunSpec) -> Path:
+        """Run the graph on `spec`'s input and write every selected module's output under its module path."""
+        import torch
+
+        from yolo10port.dumps.run import stream_dump
+
+        self.check_spec(spec)
+        model_input, spec = self.model_input(spec)
+        keys = self.gmap.select(spec.depth, spec.within)
+        feeds = {self.gmap.input_name: self._as_fed(self.gmap.input_name, model_input.tensor.numpy())}
+        tree = reference_tree(self.scale, self.gmap.nc) if self.scale else {}
+        absent = no_counterpart(keys, tree, spec.depth, spec.within)
+        if absent:
+            examples = ", ".join(f"{path} ({why})" for path, why in list(absent.items())[:2])
+            self.note(
+                f"{len(absent)} module paths the reference dumps at this depth have no counterpart in the graph, "
+                f"e.g. {examples}; all are listed in the dump's no_counterpart metadata"
+            )
+        if spec.depth != 1 or spec.within is not None:
+            self.note(
+                "every dumped value is made a graph output, which can keep the runtime from fusing ops across it "
+                "(e.g. Conv+SiLU): its numerics may differ slightly from a plain run of the graph"
+            )
+
+        def forward(recorder) -> None:
+            for chunk in self._chunks(keys, tuple(model_input.tensor.shape)):
+                values = list(dict.fromkeys(self.gmap.values[key] for key in chunk))
+                arrays = dict(zip(values, self._run(feeds, values)))
+                for key in chunk:
+                    array = np.ascontiguousarray(arrays[self.gmap.values[key]])
+                    recorder.record(key, torch.from_numpy(array), self.gmap.op_types[key])
+
+        from yolo10port.dumps.device import cpu_name
+
+        metadata = {
+            "producer": f"{self.runtime.name} {self.runtime.version}",
+            "tool": f"yolo10port {__version__}",
+            "graph": self.path.name,
+            "head": HEAD,
+            "nc": str(self.gmap.nc),
+            "fused": str(self.fused).lower(),
+            "depth": spec.depth_label,
+            "device": f"cpu ({cpu_name()})" if self.runtime.device == "cpu" else self.runtime.device,
+            "threads": str(_threads()),
+            "onnx_nodes": json.dumps({key: self.gmap.nodes[key] for key in keys}),
+            "no_counterpart": json.dumps(absent),
+            **({"scale": self.scale} if self.scale else {}),
+            **({"weights_sha256": self.weights_sha256} if self.weights_sha256 else {}),
+        }
+        path = stream_dump(out, model_input, forward, {**metadata, **self.runtime.metadata()})
+        return path
+
+    def _run(self, feeds: dict[str, np.ndarray], values: list[str]) -> list[np.ndarray]:
+        if isinstance(self.runtime, OpenVino):  # it adds the wanted values as outputs itself, by tensor name
+            return self.runtime.run(self.graph.model, feeds, values)
+        return self.runtime.run(with_outputs(self.graph, values), feeds, values)
+
+    def note(self, line: str) -> None:
+        if line not in self.notes:
+            self.notes.append(line)
+
+    # -- isolated error -------------------------------------------------------------------------------------------
+
+    def attach_isolated(self, report: Report, reference: str | Path) -> int:
+        """Each row's module run alone (its extracted subgraph) on the reference's recorded inputs: the module's
+        own error, free of what earlier layers passed on. Returns how many rows got one."""
+        from yolo10port.dumps.reader import DumpReader
+
+        rows = {row.name: row for row in report.layers}
+        keys = dict.fromkeys(
+            row.name.split("/")[0] for row in report.layers if row.shape is not None and row.rule != "input"
+        )
+        sources = self.gmap.layer_outputs()
+        filled = 0
+        with DumpReader(reference) as reader:
+            jobs = []  # (key, subgraph, feeds): what each module alone is run on
+            for key in keys:
+                value = self.gmap.values.get(key)
+                if value is None or key == DETECTIONS or key not in reader:
+                    continue
+                sub = extract(self.graph, value, key)
+                feeds = self._recorded_feeds(key, sub.inputs, reader, sources)
+                if feeds is not None:
+                    jobs.append((key, sub, feeds))
+            for key, output in self._run_alone(jobs):
+                reference_output = reader.get(key)
+                if output.shape != reference_output.shape:
+                    continue
+                for (name, ref_part), (_, out_part) in zip(rows_of(key, reference_output), rows_of(key, output)):
+                    if name in rows:
+                        fill_isolated(rows[name], ref_part, out_part)
+                        filled += 1
+        report.isolated = filled > 0
+        return filled
+
+    def _run_alone(self, jobs: list) -> list[tuple[str, np.ndarray]]:
+        """Run the subgraphs side by side in one model per batch (one session, not one per module; the batch's
+        recorded inputs bounded by CHUNK_BYTES); a batch the runtime refuses is retried one module at a time, so
+        that one unrunnable module costs only its own row."""
+        batches, current, size = [], [], 0
+        for job in jobs:
+            nbytes = 2 * sum(array.nbytes for array in job[2].values())  # inputs, and an output of like size
+            if current and size + nbytes > CHUNK_BYTES:
+                batches.append(current)
+                current, size = [], 0
+            current.append(job)
+            size += nbytes
+        batches += [current] if current else []
+        results = []
+        for batch in batches:
+            try:
+                results += self._run_batch(batch)
+            except Exception:  # noqa: BLE001 - find the module the runtime refuses, measure the others
+                for job in batch:
+                    try:
+                        results += self._run_batch([job])
+                    except Exception as error:  # noqa: BLE001 - that row stays unmeasured, and says so
+                        self.note(f"isolated error of {job[0]} not measured: {type(error).__name__}")
+        return results
+
+    def _as_fed(self, value: str, array: np.ndarray) -> np.ndarray:
+        """`array` in the element type the graph declares for `value` (a float16 export takes float16)."""
+        elem = self.graph.elem_type(value)
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(elem) if elem else np.dtype(np.float32)
+        return np.ascontiguousarray(array, dtype=dtype)
+
+    def _run_batch(self, batch: list) -> list[tuple[str, np.ndarray]]:
+        parts = [(sub, {name: array.shape for name, array in feeds.items()}) for _, sub, feeds in batch]
+        model = side_by_side(self.graph, parts)
+        feeds = {
+            tagged(i, name): self._as_fed(name, array) for i, (_, _, f) in enumerate(batch) for name, array in f.items()
+        }
+        outputs = [tagged(i, sub.output) for i, (_, sub, _) in enumerate(batch)]
+        return [(key, output) for (key, _, _), output in zip(batch, self.runtime.run(model, feeds, outputs))]
+
+    def _recorded_feeds(self, key: str, inputs: list[str], reader, sources: dict[str, str]):
+        """What the reference fed this module's subgraph, or None when the dump lacks it: its recorded
+        `<path>@input` (one outside value), the recorded outputs of the layers (or the image) it reads, or its
+        recorded input list (`<path>@input/<i>`, the head's three levels) matched to the outside values by shape."""
+        path, call = split_call(key)
+        recorded = f"{path}{INPUT_MARK}{call}"
+        if len(inputs) == 1 and recorded in reader:
+            return {inputs[0]: reader.get(recorded).astype(np.float32)}
+        if all(sources.get(value) in reader for value in inputs):
+            return {value: reader.get(sources[value]).astype(np.float32) for value in inputs}
+        parts = []
+        while f"{recorded}/{len(parts)}" in reader:
+            parts.append(reader.get(f"{recorded}/{len(parts)}").astype(np.float32))
+        if len(parts) != len(inputs):
+            return None
+        feeds = {}
+        for value in inputs:
+            shape = self.graph.shape(value) or ()
+            fits = [i for i, part in enumerate(parts) if part is not None and _fits(shape, part.shape)]
+            if len(fits) != 1:
+                return None  # two list members of the same shape: which is which cannot be told
+            feeds[value], parts[fits[0]] = parts[fits[0]], None
+        return feeds
+
+
+def _fits(declared: tuple, actual: tuple[int, ...]) -> bool:
+    """Whether an array of shape `actual` can be a value the graph declares as `declared` (symbolic dims free)."""
+    return len(declared) == len(actual) and all(not isinstance(d, int) or d == a for d, a in zip(declared, actual))
+
+
+# --- check's entry: the graph for these weights ------------------------------------------------------------------
+
+
+def folded_stem(weights: Weights) -> np.ndarray | None:
+    """The checkpoint's model.0 conv weight with its BatchNorm folded in, as an export writes it."""
+    state = weights.state_dict
+    weight = state.get("model.0.conv.weight")
+    if weight is None:
+        return None
+    weight = weight.double().numpy()
+    if "model.0.bn.weight" in state:
+        gamma, var = state["model.0.bn.weight"].double().numpy(), state["model.0.bn.running_var"].double().numpy()
+        weight = weight * (gamma / np.sqrt(var + 1e-3)).reshape(-1, 1, 1, 1)
+    return weight
+
+
+def check_against_weights(candidate: GraphCandidate, weights: Weights) -> None:
+    """Refuse a graph that is not these weights' network: another scale or class count, or other weights."""
+    gmap, name = candidate.gmap, weights.path.name
+    if (candidate.scale, gmap.nc) != (weights.scale, weights.nc):
+        raise InputError(
+            candidate.path,
+            f"the graph is YOLOv10-{candidate.scale or '?'} with {gmap.nc} classes, {name} is YOLOv10-{weights.scale} "
+            f"with {weights.nc}: give the graph exported from these weights (yolo10port onnx {name}) or the weights "
+            "it was exported from",
+        )
+    ours, theirs = conv_weight(candidate.graph, "model.0.conv"), folded_stem(weights)
+    if ours is None or theirs is None or ours.shape != theirs.shape:
+        return
+    a, b = ours.astype(np.float64).ravel(), theirs.ravel()
+    cosine = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0))
+    if cosine < SAME_WEIGHTS_COSINE:
+        raise InputError(
+            candidate.path,
+            f"its model.0 conv is not {name}'s (cosine {cosine:.2f} with the checkpoint's BatchNorm-folded model.0 "
+            f"conv): the graph was exported from other weights; export it from these (yolo10port onnx {name})",
+        )
+
+
+def needs_dynamic(spec: RunSpec) -> bool:
+    """Whether `spec`'s input is other than one imgsz square image: a static export could not take it."""
+    shape = tuple(make_input(spec).tensor.shape)
+    return shape != (1, 3, spec.imgsz, spec.imgsz)
+
+
+def graph_candidate(kind: str, weights: Weights, files: dict[str, Path], spec: RunSpec) -> GraphCandidate:
+    """`onnxruntime` / `openvino`: export these weights (one-to-one head) beside the weights export and run it;
+    a path to an .onnx file: run it with ONNX Runtime, after checking it is these weights' graph."""
+    if kind in RUNTIMES:
+        from yolo10port.reference.onnx_export import export_onnx
+
+        path = files["weights"].with_suffix(".onnx")
+        export_onnx(weights, path, imgsz=spec.imgsz, dynamic=needs_dynamic(spec))
+        runtime = kind
+    else:
+        path, runtime = Path(kind), "onnxruntime"
+    candidate = GraphCandidate.open(path, runtime, device=spec.device)
+    candidate.auto_square = False  # the reference was fed the rectangle: a square here would not compare
+    candidate.weights_sha256 = weights.source_sha256
+    check_against_weights(candidate, weights)
+    candidate.check_spec(spec)
+    candidate.model_input(spec)
+    return candidate

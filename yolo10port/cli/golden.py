@@ -1,0 +1,58 @@
+"""`yolo10port golden`: the reference dumps a port's CI keeps, so that later jobs compare without ultralytics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from yolo10port.cli.app import app, command, err_console, out_console
+from yolo10port.cli.options import Depth, Imgsz, Square, beside, existing, run_spec
+from yolo10port.workflows.golden import DEFAULT_INPUTS, GOLDEN_INDEX
+
+
+@app.command()
+@command
+def golden(
+    model: Annotated[Path, typer.Argument(help="weights: .pt, .safetensors export, Hugging Face snapshot …")],
+    inputs: Annotated[
+        str,
+        typer.Option(
+            "--inputs",
+            "-i",
+            help="comma-separated: ones | zeros | random:SEED | image files (bus.jpg and zidane.jpg: ultralytics' "
+            "own photos when no such file exists) | dumps whose input tensor to reuse",
+        ),
+    ] = DEFAULT_INPUTS,
+    imgsz: Imgsz = 640,
+    square: Square = False,
+    depth: Depth = "1",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--out", help="the folder to write (default: beside MODEL, stem + .golden)", show_default=False
+        ),
+    ] = None,
+):
+    """Write a golden set: one ultralytics reference dump per input, each with its noise floor, and index.json.
+
+    Dumps are named by input (ones.safetensors, random-0.safetensors, bus.safetensors); index.json records the
+    weights' sha256, the ultralytics and torch versions, imgsz, depth and, per input, each key's shape and floor.
+    A candidate folder with the same file names is then judged with `yolo10port diff GOLDEN CANDIDATES`, which
+    needs only the light install. An earlier golden set at the same place is replaced whole, once all is written.
+
+    [b]Example:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
+    """
+    from yolo10port.workflows.golden import make_golden, parse_inputs
+
+    spec = run_spec(imgsz=imgsz, square=square, depth=depth)
+    wanted = parse_inputs(inputs)
+    out = out or beside(existing(model), ".golden")
+
+    def progress(line: str) -> None:
+        err_console.print(line, highlight=False, markup=False)
+
+    folder = make_golden(existing(model), out, wanted, spec, progress)
+    dumps = f"{len(wanted)} dump" + ("s" if len(wanted) > 1 else "")
+    out_console.print(f"golden set → {folder} ({dumps} and {GOLDEN_INDEX})", highlight=False)

@@ -1,0 +1,228 @@
+"""`yolo10port golden`: the reference dumps a port's CI compares against, made once with ultralytics, then kept.
+
+A golden set is a folder: one reference dump per input, named by a safe form of the input (`ones`, `random-0`,
+`bus`), each with its own noise floor, and `index.json`, which says what made them (weights sha256, ultralytics and
+torch versions, imgsz, depth) and, per input, every key with its shape and floor. Kept in a cache or an artifact,
+it lets every later CI job compare with the light install (`yolo10port diff golden/ cand/`: numpy and safetensors,
+no torch, no ultralytics), and the index is what a cache key and a foreign reader need, without yolo10port.
+
+The folder is built beside its destination and renamed into place only when every dump is written: an interrupted
+run never leaves a half golden set that a later `diff` would take for a whole one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from yolo10port import __version__
+from yolo10port.atomic import write_error
+from yolo10port.dumps.spec import RunSpec
+from yolo10port.errors import InputError
+
+GOLDEN_FORMAT = "yolo10port-golden/1"
+GOLDEN_INDEX = "index.json"  # the same name compare/sets.py reserves
+BUNDLED_PHOTOS = ("bus.jpg", "zidane.jpg")  # ultralytics ships these; used when no such file exists here
+DEFAULT_INPUTS = "ones,random:0,bus.jpg"  # ones alone hides a channel-order bug (its channels are identical)
+
+
+@dataclass(frozen=True)
+class GoldenInput:
+    given: str  # as written on the command line: `random:0`, `bus.jpg`
+    source: str  # what is fed: the same, or the path of ultralytics' bundled photo
+    name: str  # the dump's file stem: `random-0`, `bus`
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.safetensors"
+
+
+def safe_name(given: str) -> str:
+    """The file stem a golden dump of this input gets: `ones`, `random:0` → `random-0`, `photos/bus.jpg` → `bus`.
+
+    A candidate's dump must carry the same stem (diff pairs the two folders by file name), so the rule is simple
+    enough to apply by hand: the file's stem for a path, `:` and anything unusual turned into `-`."""
+    is_spec = given in ("ones", "zeros") or given.startswith("random:")
+    stem = given if is_spec else Path(given).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip(".-")
+
+
+def parse_inputs(text: str) -> list[GoldenInput]:
+    """`ones,random:0,bus.jpg` → the inputs, each with its file stem; InputError on an empty list or two inputs
+    that would share a file name."""
+    inputs: list[GoldenInput] = []
+    taken: dict[str, str] = {}
+    for given in (part.strip() for part in text.split(",")):
+        if not given:
+            continue
+        source = given
+        if given in BUNDLED_PHOTOS and not Path(given).exists():
+            from yolo10port.workflows.selftest.run import bundled_image
+
+            source = bundled_image(given)
+        name = safe_name(given)
+        if not name:
+            raise InputError("--inputs", f"{given!r} gives no usable file name")
+        if name in taken:
+            raise InputError("--inputs", f"{taken[name]!r} and {given!r} would both be written as {name}.safetensors")
+        taken[name] = given
+        inputs.append(GoldenInput(given, source, name))
+    if not inputs:
+        raise InputError("--inputs", "no input given (e.g. --inputs ones,random:0,bus.jpg)")
+    return inputs
+
+
+def check_inputs(inputs: list[GoldenInput], spec: RunSpec) -> None:
+    """Build every input once before any dump runs: a bad one fails in a second, not after minutes of others."""
+    from yolo10port.dumps.inputs import make_input
+
+    for item in inputs:
+        try:
+            make_input(spec.but(input=item.source))
+        except InputError as error:
+            raise InputError("--inputs", f"{item.given!r}: {error.reason}") from None
+
+
+def check_destination(out: Path, *sources: Path) -> None:
+    """`out` may be missing, empty or an earlier golden set (replaced whole); anything else is refused, so that a
+    typo in -o never deletes a folder of other files."""
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(out, f"output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(out, f"output folder {parent} is not writable")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise InputError(out, "exists and is a file; a golden set is a folder")
+    if any(out.iterdir()) and not (out / GOLDEN_INDEX).is_file():
+        raise InputError(out, f"exists and is not a golden set (no {GOLDEN_INDEX}); choose another folder")
+    for source in sources:
+        if source.exists() and source.resolve().is_relative_to(out.resolve()):
+            raise InputError(out, f"would be replaced, but it holds the input {source}")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_entry(item: GoldenInput, dump: Path) -> dict:
+    """One input's part of the index: its file, what it was fed, and each key's shape, dtype and noise floor
+    (per row it is judged as: `model.23` → `model.23/boxes`, `model.23/scores`), as `inspect --format json`
+    lists them."""
+    from yolo10port.workflows.inspect import inspect_dump
+
+    info = inspect_dump(dump)
+    return {
+        "file": dump.name,
+        "input": item.given,
+        "spec": info.metadata.get("input"),
+        "sha256": sha256_of(dump),
+        "keys": [{"key": k.key, "shape": k.shape, "dtype": k.dtype, "noise_floor": k.floors} for k in info.keys],
+    }
+
+
+def render_index(index: dict) -> str:
+    """The index as indented JSON with one line per key entry: an input reads as 26 lines, not 300."""
+    lines: dict[str, str] = {}
+
+    def one_line(entry: dict) -> str:
+        token = f"@key{len(lines)}@"
+        lines[token] = json.dumps(entry)
+        return token
+
+    shown = {**index, "inputs": {}}
+    for name, entry in index["inputs"].items():
+        shown["inputs"][name] = {**entry, "keys": [one_line(key) for key in entry["keys"]]}
+    text = json.dumps(shown, indent=1)
+    for token, line in lines.items():
+        text = text.replace(f'"{token}"', line, 1)
+    return text + "\n"
+
+
+def make_golden(
+    weights_path: str | Path,
+    out: str | Path,
+    inputs: list[GoldenInput],
+    spec: RunSpec = RunSpec(),
+    progress: Callable[[str], None] = lambda _line: None,
+) -> Path:
+    """One reference dump per input (with its noise floor) and `index.json`, in the folder `out`, atomically."""
+    out = Path(out)
+    check_destination(out, Path(weights_path), *(Path(i.source) for i in inputs))
+    check_inputs(inputs, spec)
+    import torch
+
+    from yolo10port.reference.dump import dump_reference
+    from yolo10port.reference.network import ultralytics_version
+    from yolo10port.weights.reader import read_weights
+
+    weights = read_weights(weights_path)
+    # What `sha256sum WEIGHTS` prints, the CI cache key's half; a folder (a snapshot) has the reader's digest.
+    file_sha256 = sha256_of(Path(weights_path)) if Path(weights_path).is_file() else weights.source_sha256
+    index = {
+        "format": GOLDEN_FORMAT,
+        "tool": f"yolo10port {__version__}",
+        "weights": Path(weights_path).name,
+        "weights_sha256": file_sha256,
+        # A yolo10port .safetensors export remembers the checkpoint it came from: kept when that is another file.
+        **({"source_sha256": weights.source_sha256} if weights.source_sha256 not in (None, "", file_sha256) else {}),
+        "scale": weights.scale,
+        "nc": weights.nc,
+        "ultralytics": ultralytics_version().removeprefix("ultralytics "),
+        "torch": torch.__version__,
+        "imgsz": spec.imgsz,
+        "square": spec.square,
+        "batch": spec.batch,
+        "depth": spec.depth_label,
+        "dtype": spec.dtype,
+        "inputs": {},
+    }
+    parent = out.parent if str(out.parent) else Path(".")
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    try:
+        for number, item in enumerate(inputs, 1):
+            started = time.perf_counter()
+            progress(f"[{number}/{len(inputs)}] {item.given}: ultralytics in float32, then float64 (noise floor)…")
+            dump = dump_reference(weights, scratch / item.file, spec.but(input=item.source))
+            index["inputs"][item.name] = entry = input_entry(item, dump)
+            seconds = time.perf_counter() - started
+            progress(f"[{number}/{len(inputs)}] {item.given} → {item.file}: {len(entry['keys'])} keys, {seconds:.1f} s")
+        (scratch / GOLDEN_INDEX).write_text(render_index(index))
+        os.chmod(scratch, 0o755)  # mkdtemp makes it 0700: a cache or a colleague must be able to read it
+        _move_into_place(scratch, out)
+    except OSError as error:  # a full disk while writing the index or renaming: one line, nothing left behind
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise write_error(out, error) from None
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return out
+
+
+def _move_into_place(built: Path, out: Path) -> None:
+    """Rename the finished folder onto `out`; an earlier golden set there is moved aside first, then deleted."""
+    if not out.exists():
+        os.replace(built, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=built.parent))
+    os.replace(out, old / out.name)
+    try:
+        os.replace(built, out)
+    except OSError:
+        os.replace(old / out.name, out)  # put the earlier set back rather than leave nothing
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
