@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
+# OpenMP threads (torch's, ONNX Runtime's) busy-wait between parallel regions by default; on a small shared CI
+# machine that spinning steals the cores the next step needs. Set before torch loads; children inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
 import resource
 import subprocess
 import sys

@@ -27,9 +27,8 @@ def test_reference_numerics_match_golden_summary(scale, make_fixture, tmp_path):
     now = summarise(make_fixture(scale), tmp_path)
     assert (now["input"], now["dtype"], now["head"]) == (golden["input"], golden["dtype"], golden["head"])
     problems = compare_summaries(golden, now)
-    assert not problems, f"ultralytics numerics drifted from {scale}'s golden summary (make golden):\n" + "\n".join(
-        problems
-    )
+    drifted = f"ultralytics numerics drifted from {scale}'s golden summary (make golden-summaries):\n"
+    assert not problems, drifted + "\n".join(problems)
 
 
 def test_drift_is_caught(make_fixture, tmp_path):

@@ -19,7 +19,7 @@ from onnx import numpy_helper
 from safetensors.numpy import load_file, save_file
 
 from tests.conftest import assert_input_error, run_cli
-from yolo10port.candidates.graph import GraphCandidate, graph_candidate
+from yolo10port.candidates.graph import RUNTIMES, GraphCandidate, graph_candidate, open_session
 from yolo10port.candidates.onnx_graph import load_graph, map_graph, scope_keys
 from yolo10port.compare import diff_dumps
 from yolo10port.compare.model_explorer import FAIL_COLOUR, PASS_COLOUR, render_model_explorer
@@ -209,6 +209,15 @@ def test_depth_all_and_within(graphs, fused_all, tmp_path):
     assert order[0] == "input" and order[-1] == "model.13" and all(k.startswith("model.13.") for k in order[1:-1])
     head = candidate.dump(tmp_path / "23.safetensors", spec.but(within="model.23"))
     assert json.loads(read_dump_metadata(head)["order"])[-2:] == ["model.23", "detections"]
+
+
+def test_open_session_runs_the_graph_as_it_is(graphs, references):
+    with DumpReader(references["ones"]) as reader:
+        images, expected = reader.get("input").astype(np.float32), reader.get("detections")
+    for runtime in RUNTIMES:
+        (detections,) = open_session(graphs["static"], runtime)(images)  # what bench times: no outputs added
+        assert detections.shape == expected.shape == (1, 300, 6)
+        assert np.abs(detections[0, :10, 4] - expected[0, :10, 4]).max() < 1e-4  # the top scores, by the reference
 
 
 def test_static_graph_letterboxes_an_image_to_its_square(graphs, tmp_path):

@@ -8,6 +8,7 @@ scaled by 1.001 exits 1 with the summary naming model.13. And the light path: `d
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -116,6 +117,17 @@ def test_the_workflow_runs_what_this_test_runs():
     assert made_on_miss["if"] == "steps.golden.outputs.cache-hit != 'true'"
     compare = next(step for step in steps if "yolo10port diff" in step.get("run", ""))
     assert compare["run"].rstrip().endswith('>> "$GITHUB_STEP_SUMMARY"')  # its exit code is the step's
+    light = next(step for step in steps if '"$LIGHT"' in step.get("run", ""))
+    assert steps.index(light) < steps.index(compare) and "[" not in workflow()["env"]["LIGHT"]  # no extra
+
+
+def test_foreign_port_needs_only_onnxruntime_numpy_safetensors():
+    """The example proves the interchange rules suffice, so it may import nothing of yolo10port (nor onnx)."""
+    tree = ast.parse((ROOT / PORT).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0}
+    packages = {name.split(".")[0] for name in imported} - set(sys.stdlib_module_names) - {"__future__"}
+    assert packages == {"numpy", "onnxruntime", "safetensors"}
 
 
 def test_golden_set_and_its_index(made, make_fixture):

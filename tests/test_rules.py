@@ -12,7 +12,7 @@ from safetensors.numpy import save_file
 
 from tests.conftest import assert_input_error, run_cli
 from yolo10port.candidates.clean import dump_clean
-from yolo10port.compare import Tolerances, diff_dumps
+from yolo10port.compare import diff_dumps
 from yolo10port.compare.input_check import round_to_bfloat16
 from yolo10port.compare.rules import EPS, K
 from yolo10port.dumps.spec import RunSpec

@@ -349,6 +349,12 @@ def hf_cache(forms, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="module")
+def fixture_report(forms):
+    """What the clean model consumes and ignores when it loads the fixture itself."""
+    return YOLOv10.from_file(forms["fixture"]).load_report
+
+
+@pytest.fixture(scope="module")
 def fixture_export(forms, tmp_path_factory) -> dict[str, torch.Tensor]:
     out = tmp_path_factory.mktemp("fixture-export") / "n.safetensors"
     return tensors_of(export_weights(forms["fixture"], out).out)
@@ -378,7 +384,7 @@ def source(forms: dict, name: str) -> str | Path:
 
 
 @pytest.mark.parametrize("name", FORMS)
-def test_form_exports_the_fixture_tensors_and_loads(name, forms, hf_cache, fixture_export, tmp_path):
+def test_form_exports_the_fixture_tensors_and_loads(name, forms, hf_cache, fixture_export, fixture_report, tmp_path):
     exported = tensors_of(export_weights(read_weights(source(forms, name)), tmp_path / "w.safetensors").out)
     assert sorted(exported) == sorted(fixture_export)  # safetensors lists keys sorted, whatever the writer's order
     for key, expected in fixture_export.items():
@@ -389,10 +395,9 @@ def test_form_exports_the_fixture_tensors_and_loads(name, forms, hf_cache, fixtu
             assert torch.equal(got, expected.to(got.dtype)), key
         else:
             assert got.dtype == expected.dtype and torch.equal(got, expected), key
-    model = YOLOv10.from_file(source(forms, name))
-    reference = YOLOv10.from_file(forms["fixture"])
-    assert sorted(model.load_report.consumed) == sorted(reference.load_report.consumed)
-    assert sorted(model.load_report.ignored) == sorted(reference.load_report.ignored)
+    report = YOLOv10.from_file(source(forms, name)).load_report
+    assert sorted(report.consumed) == sorted(fixture_report.consumed)
+    assert sorted(report.ignored) == sorted(fixture_report.ignored)
 
 
 @pytest.mark.parametrize("name", ["hf:jameslahm/yolov10n", "fork_best", "ultralytics_last", "state_dict_plain"])
@@ -416,8 +421,8 @@ def test_what_each_form_says_about_itself(forms, hf_cache):
     last = read_weights(forms["fork_last"])
     assert last.form.startswith("ultralytics training checkpoint ('ema' read")
     plain = read_weights(forms["state_dict_plain"])
-    assert (plain.form, plain.key_prefix, plain.names, plain.saved_by) == ("state dict", "", {}, "unknown")
-    assert read_weights(forms["state_dict_sequential"]).key_prefix == "(none)"
+    assert (plain.form, plain.key_prefix, plain.names, plain.saved_by) == ("state dict", None, {}, "unknown")
+    assert read_weights(forms["state_dict_sequential"]).key_prefix == ""
     assert read_weights(forms["state_dict_dataparallel"]).key_prefix == "module.model."
     assert read_weights(forms["state_dict_lightning"]).form == "state dict under 'state_dict'"
 
@@ -585,7 +590,7 @@ def test_inspect_counts_the_same_for_every_form(forms, hf_cache):
     hf = inspect_file(f"hf:{REPO}").to_json()
     for entry in ("params_inference", "gflops", "params_total", "tensors", "scale", "nc", "names", "layers"):
         assert hf[entry] == fixture[entry], entry
-    assert hf["storage_dtype"] == "float32" and hf["key_prefix_removed"] == "model.model."
+    assert hf["storage_dtype"] == "float32" and hf["key_prefix_renamed"] == "model.model."
 
 
 def test_inspect_fused_weights_counts_the_paper_too(make_fixture):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from yolo10port.errors import InputError
 from yolo10port.weights.reader import Weights
 
 RUNTIMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
+Session = Callable[[dict[str, np.ndarray]], list[np.ndarray]]  # inputs by name → the outputs asked for
 CHUNK_BYTES = 256 << 20  # depth all: values asked of the runtime per run, so memory stays bounded at any scale
 SAME_WEIGHTS_COSINE = 0.9  # model.0's conv vs the checkpoint's: other weights score ~0, a planted 1.001 bug ~1
 
@@ -74,7 +76,8 @@ class OnnxRuntime:
                 "--device", f"{device}: this onnxruntime has no CUDA provider (onnxruntime-gpu); use --device cpu"
             )
 
-    def run(self, model, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+    def session(self, model: onnx.ModelProto, outputs: list[str] | None = None) -> Session:
+        """A session on `model` that returns `outputs` (None: the graph's own) for a dict of inputs."""
         # Graph optimizations stay on (what a user's deployment runs); asking for intermediate values as outputs
         # can still keep some fusions from happening across them (see the candidate's notes).
         options = self.ort.SessionOptions()
@@ -84,7 +87,10 @@ class OnnxRuntime:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # warnings about unused initializers of an extracted subgraph are noise
         session = self.ort.InferenceSession(model.SerializeToString(), options, providers=self.providers)
-        return session.run(outputs, feeds)
+        return lambda feeds: session.run(outputs, feeds)
+
+    def run(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        return self.session(model, outputs)(feeds)
 
     def metadata(self) -> dict[str, str]:
         return {"runtime": f"onnxruntime {self.version}", "providers": ",".join(map(str, self.providers))}
@@ -103,16 +109,20 @@ class OpenVino:
         self.version = openvino.__version__.split("-")[0]
         self.precision = ""
 
-    def run(self, model, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+    def session(self, model: onnx.ModelProto, outputs: list[str] | None = None) -> Session:
+        """A compiled model on `model` that returns `outputs` (None: the graph's own), added by tensor name."""
         network = self.core.read_model(model.SerializeToString())
         present = {name for output in network.outputs for name in output.names}
-        network.add_outputs([name for name in outputs if name not in present])  # by tensor name (= ONNX value)
+        network.add_outputs([name for name in outputs or () if name not in present])  # tensor name = ONNX value
         # Explicit f32: OpenVINO's CPU plugin defaults to bf16 on CPUs with AMX/AVX512-BF16, a ~1e-2 error.
         config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": _threads()}
         compiled = self.core.compile_model(network, "CPU", config)
         self.precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
-        results = compiled(feeds)
-        return [np.asarray(results[compiled.output(name)]) for name in outputs]
+        ports = [compiled.output(name) for name in outputs] if outputs else list(compiled.outputs)
+        return lambda feeds: [np.asarray(array) for array in map(compiled(feeds).__getitem__, ports)]
+
+    def run(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        return self.session(model, outputs)(feeds)
 
     def metadata(self) -> dict[str, str]:
         return {"runtime": f"openvino {self.version}", "inference_precision": self.precision or "f32"}
@@ -124,6 +134,15 @@ def make_runtime(runtime: str, device: str):
     if runtime == "openvino":
         return OpenVino(device)
     raise InputError("--runtime", f"{runtime!r} is not one of {', '.join(RUNTIMES)}")
+
+
+def open_session(path: str | Path, runtime: str, device: str = "cpu") -> Callable[[np.ndarray], list[np.ndarray]]:
+    """The graph as it is (no outputs added), ready to run on images, with the candidate's runtime settings: what
+    `bench` times."""
+    graph = load_graph(path)
+    session = make_runtime(runtime, device).session(graph.model)
+    name = graph.inputs[0]
+    return lambda images: session({name: np.ascontiguousarray(images, dtype=np.float32)})
 
 
 # --- what the graph cannot give: module paths of the reference tree without a node --------------------------------
@@ -159,7 +178,7 @@ def why_absent(path: str, tree: dict[str, str]) -> str:
             return f"part of RepVGGDW's {branch}: the export folds both branches into one conv ({ancestor}.conv)"
     parent, kind = path.rpartition(".")[0], tree.get(path, "")
     if kind == "BatchNorm2d":
-        return f"BatchNorm folded into {parent}.conv (the graph's {parent}.conv output is this BatchNorm's output)"
+        return f"BatchNorm folded into {parent}.conv, whose output in the graph is this BatchNorm's output"
     if kind == "Identity":
         return f"an Identity (no activation): no node in the graph, the same tensor as {parent}.conv"
     return "no node of the graph is named after it"
@@ -283,6 +302,7 @@ class GraphCandidate:
         """Run the graph on `spec`'s input and write every selected module's output under its module path."""
         import torch
 
+        from yolo10port.dumps.device import cpu_name
         from yolo10port.dumps.run import stream_dump
 
         self.check_spec(spec)
@@ -292,10 +312,10 @@ class GraphCandidate:
         tree = reference_tree(self.scale, self.gmap.nc) if self.scale else {}
         absent = no_counterpart(keys, tree, spec.depth, spec.within)
         if absent:
-            examples = ", ".join(f"{path} ({why})" for path, why in list(absent.items())[:2])
+            example, why = next(iter(absent.items()))
             self.note(
-                f"{len(absent)} module paths the reference dumps at this depth have no counterpart in the graph, "
-                f"e.g. {examples}; all are listed in the dump's no_counterpart metadata"
+                f"{len(absent)} module paths the reference dumps at this depth have no counterpart in the graph "
+                f"(listed with the reason in the dump's no_counterpart metadata), e.g. {example}: {why}"
             )
         if spec.depth != 1 or spec.within is not None:
             self.note(
@@ -310,8 +330,6 @@ class GraphCandidate:
                 for key in chunk:
                     array = np.ascontiguousarray(arrays[self.gmap.values[key]])
                     recorder.record(key, torch.from_numpy(array), self.gmap.op_types[key])
-
-        from yolo10port.dumps.device import cpu_name
 
         metadata = {
             "producer": f"{self.runtime.name} {self.runtime.version}",
@@ -456,7 +474,7 @@ def folded_stem(weights: Weights) -> np.ndarray | None:
     weight = weight.double().numpy()
     if "model.0.bn.weight" in state:
         gamma, var = state["model.0.bn.weight"].double().numpy(), state["model.0.bn.running_var"].double().numpy()
-        weight = weight * (gamma / np.sqrt(var + 1e-3)).reshape(-1, 1, 1, 1)
+        weight = weight * (gamma / np.sqrt(var + 1e-3)).reshape(-1, 1, 1, 1)  # ultralytics sets BN eps 1e-3
     return weight
 
 
@@ -495,8 +513,13 @@ def graph_candidate(kind: str, weights: Weights, files: dict[str, Path], spec: R
     if kind in RUNTIMES:
         from yolo10port.reference.onnx_export import export_onnx
 
-        path = files["weights"].with_suffix(".onnx")
-        export_onnx(weights, path, imgsz=spec.imgsz, dynamic=needs_dynamic(spec))
+        dynamic = needs_dynamic(spec)
+        # Named by the weights' digest and the export settings: a folder that already holds it (selftest, a kept
+        # --workdir) reuses it instead of exporting again.
+        tag = f"{weights.source_sha256[:12]}-{spec.imgsz}{'-dynamic' if dynamic else ''}"
+        path = files["weights"].with_name(f"{files['weights'].stem}-{tag}.onnx")
+        if not path.exists():
+            export_onnx(weights, path, imgsz=spec.imgsz, dynamic=dynamic)
         runtime = kind
     else:
         path, runtime = Path(kind), "onnxruntime"

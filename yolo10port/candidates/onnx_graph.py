@@ -13,6 +13,7 @@ does not depend on a name nor on the class activation being a Sigmoid.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -32,7 +33,8 @@ SHAPE_READERS = {"Shape", "Size"}  # they read a tensor's shape, not its values:
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
 # Between the decoded (B, 4 + nc, anchors) tensor and the top-k: what ultralytics' end-to-end postprocess puts there.
 TOP_K_FEEDERS = {"ReduceMax", "Split", "Slice", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Cast", "Identity"}
-FIX_EXPORT = "export it again with nms=False (yolo export model=M.pt format=onnx nms=False, or yolo10port onnx M.pt)"
+EXPORTS = "yolo export model=M.pt format=onnx nms=False, or yolo10port onnx M.pt"
+FIX_EXPORT = f"export it again with nms=False ({EXPORTS})"
 
 
 def _split_call(component: str) -> tuple[str, int]:
@@ -86,8 +88,6 @@ def _topological(nodes: Iterable[onnx.NodeProto], available: set[str]) -> list[o
             if name and name not in available and name in produced_by:
                 waiting[i] += 1
                 users[produced_by[name]].append(i)
-    import heapq
-
     ready = [i for i, count in enumerate(waiting) if count == 0]
     heapq.heapify(ready)
     order = []
@@ -261,7 +261,7 @@ def refuse_unsupported(graph: OnnxGraph) -> None:
             path,
             "its node names carry no module paths (renamed, e.g. by an optimizer or converter), so no value can be "
             "mapped to a layer; run the file ultralytics' exporter wrote (nodes named /model.N/…), or export one "
-            "(yolo export model=MODEL.pt format=onnx nms=False, or yolo10port onnx MODEL)",
+            f"({EXPORTS})",
         )
     if any(key.startswith(("model.23.cv2.", "model.23.cv3.")) for keys in graph.keys_of for key in keys):
         shapes = ", ".join("×".join(map(str, graph.shape(name) or ("?",))) for name in graph.outputs)
@@ -273,6 +273,9 @@ def refuse_unsupported(graph: OnnxGraph) -> None:
 
 
 def _module_values(graph: OnnxGraph) -> dict[str, tuple[int, str]]:
+    """Dump key → (node index, value) of every module's output: the float value computed inside its scope (from
+    the graph input, not constants) that a node outside the scope reads, or that leaves the graph; if several, the
+    last to run. Shape reads (`Shape` of a feature map in a dynamic graph) are not uses of a value."""
     scopes = [set(keys) for keys in graph.keys_of]
     found: dict[str, tuple[int, str]] = {}
     for i, node in enumerate(graph.nodes):

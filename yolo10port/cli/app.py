@@ -75,9 +75,10 @@ def command(func):
                 soft_wrap=True,
             )
         except Exception as error:
-            from yolo10port.model.loading import LoadError  # imported here: it costs the torch import
-
-            if not isinstance(error, LoadError):
+            # A LoadError can only come from yolo10port.model.loading if it was imported: never import it (and
+            # torch with it) here, or every command, `diff` in the light install included, would pay for it.
+            loading = sys.modules.get("yolo10port.model.loading")
+            if loading is None or not isinstance(error, loading.LoadError):
                 raise
             err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INPUT)

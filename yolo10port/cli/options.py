@@ -52,6 +52,10 @@ def one_of(option: str, value: str, allowed) -> None:
 
 
 def existing(path: Path) -> Path:
+    from yolo10port.weights.hf import is_hf_reference
+
+    if is_hf_reference(path):
+        return path  # hf:OWNER/NAME: resolved in the local cache by the weights reader, which says where it looked
     if not path.exists():
         raise InputError(path, "no such file")
     return path
@@ -60,8 +64,9 @@ def existing(path: Path) -> Path:
 def beside(source: Path, suffix: str) -> Path:
     """The default output rule, the same for every command: next to the file it was made from, so it works from
     any directory (`yolov10s.pt` → `yolov10s.reference.safetensors` in the .pt's folder)."""
-    name = source.name[: -len(source.suffix)] if source.suffix else source.name
-    return source.with_name(f"{name}{suffix}")
+    from yolo10port.weights.hf import default_output
+
+    return default_output(source, suffix)  # a Hugging Face snapshot: beside its folder, or here if it is cached
 
 
 def run_spec(

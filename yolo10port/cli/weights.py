@@ -92,7 +92,7 @@ def _print_weights(file: str, info) -> None:
     names = list(w.names.values())
     shown_names = (", ".join(names[:3]) + (f", … ({len(names)})" if len(names) > 3 else "")) if names else "unknown"
     saved = f"saved by {w.saved_by}" + (f" on {w.saved_on}" if w.saved_on else "")
-    prefix = f"; key prefix {w.key_prefix!r} removed" if w.key_prefix else ""
+    prefix = "" if w.key_prefix is None else f"; keys were {w.key_prefix}0.conv.weight …, read as model.0.conv.weight …"
     out_console.print(
         f"[b]{file}[/]: YOLOv10-{w.scale}, nc={w.nc} (names: {shown_names})\n"
         f"  {w.form}, stored {w.storage_dtype}, {'fused' if w.fused else 'unfused'}, {saved}{prefix}\n"

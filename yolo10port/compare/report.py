@@ -33,12 +33,18 @@ def _shape(row: LayerRow) -> str:
 
 def _margin(row: LayerRow) -> str:
     margin = row.margin
-    return "—" if margin is None else ("exact" if math.isinf(margin) else f"{margin:.1f}×")
+    if margin is None:
+        return "—"
+    if math.isinf(margin):
+        return "exact"
+    return f"{margin:.1f}×" if margin >= 1 else f"{margin:.2g}×"  # a failing row: 0.0083×, not 0.0×
 
 
 def _iou(value: float) -> str:
-    """Enough digits that a near-1 IoU never prints as 1.00000 (0.9999993 shows as 0.9999993)."""
-    return "1" if value == 1.0 else f"{value:.7f}"
+    """Truncated, never rounded up: a near-1 IoU never prints as 1 (0.99999996 shows as 0.99999996)."""
+    if value >= 1.0:
+        return "1"
+    return f"{math.floor(value * 1e9) / 1e9:.9f}".rstrip("0")
 
 
 def _short(names: list[str], limit: int = 6) -> str:
@@ -197,7 +203,7 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
 
 
 def _layer_of(report: Report) -> str:
-    names = [row.name for row in report.layers]
+    names = [row.name for row in report.layers if row.rule != INPUT_RULE]
     return min(names, key=len) if names else "—"
 
 

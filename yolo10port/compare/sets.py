@@ -7,6 +7,7 @@ does, and renders as one document in every format.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -102,7 +103,7 @@ class ReportSet:
                 parts.append(f"- {name}: not in candidate" + (" (required)" if name in self.required_missing else ""))
             parts.append("")
             for name, report in self.reports.items():
-                parts += [f"## {name}", "", single(report).replace("\n## ", "\n### ").replace("\n### ", "\n#### "), ""]
+                parts += [f"## {name}", "", re.sub(r"(?m)^(#{2,}) ", r"#\1 ", single(report)), ""]
             return "\n".join(parts)
         if fmt == "model-explorer":
             raise InputError("--format", "model-explorer describes one ONNX candidate; diff one pair of dumps")

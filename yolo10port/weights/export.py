@@ -18,6 +18,7 @@ from yolo10port.atomic import check_output_path, write_text_atomic
 from yolo10port.dumps.writer import StreamingSafetensorsWriter
 from yolo10port.errors import InputError
 from yolo10port.formats import WEIGHTS_FORMAT
+from yolo10port.weights.hf import default_output
 from yolo10port.weights.reader import Weights, read_weights
 
 EXPORT_DTYPES = {"keep": None, "float32": torch.float32, "float16": torch.float16}
@@ -48,7 +49,7 @@ def export_weights(model: Weights | str | Path, out: str | Path | None = None, d
     if dtype not in EXPORT_DTYPES:
         raise InputError("--dtype", f"{dtype!r} is not one of {', '.join(EXPORT_DTYPES)}")
     model_path = model.path if isinstance(model, Weights) else Path(model)
-    out = Path(out) if out else model_path.with_suffix(".safetensors")
+    out = Path(out) if out else default_output(model_path, ".safetensors")
     check_output_path(out, model_path)
     weights = model if isinstance(model, Weights) else read_weights(model_path)
     target = EXPORT_DTYPES[dtype]

@@ -55,13 +55,14 @@ def layer_prefix(path: str | Path, keys: list[str]) -> str:
     )
 
 
-def canonical_keys(path: str | Path, state_dict: Mapping[str, T]) -> tuple[dict[str, T], str]:
-    """(state dict under ultralytics' names, the prefix removed; '' when the names were ultralytics' already)."""
+def canonical_keys(path: str | Path, state_dict: Mapping[str, T]) -> tuple[dict[str, T], str | None]:
+    """(the state dict under ultralytics' names, the prefix its keys had before the layer index instead of
+    'model.': 'model.model.', 'module.model.', '' for the Sequential's own `0.conv.weight`; None for 'model.')."""
     keys = list(state_dict)
     prefix = layer_prefix(path, keys)
     if prefix == "model.":
-        return dict(state_dict), ""
-    return {"model." + key[len(prefix) :]: tensor for key, tensor in state_dict.items()}, prefix or "(none)"
+        return dict(state_dict), None
+    return {"model." + key[len(prefix) :]: tensor for key, tensor in state_dict.items()}, prefix
 
 
 def check_yolov10_keys(path: str | Path, keys: list[str]) -> None:

@@ -62,7 +62,9 @@ class Weights:
     module_types: dict[str, str] = field(default_factory=dict)  # module path → class name, as pickled
     train_imgsz: int | None = None  # the image size it was trained at (train_args), when the file says
     form: str = CHECKPOINT  # how the file held the weights, e.g. "Hugging Face snapshot jameslahm/yolov10n@…"
-    key_prefix: str = ""  # the wrapper prefix removed from every key ('' when the keys were ultralytics' own)
+    # The prefix the keys had before the layer index instead of ultralytics' 'model.' ('model.model.', 'module.model.',
+    # '' for `0.conv.weight`), renamed on reading; None when they were ultralytics' own.
+    key_prefix: str | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -118,7 +120,7 @@ def _scale_of(path: Path, state_dict: dict[str, torch.Tensor], hint: str | None)
     raise InputError(
         path,
         f"tensor shapes match none of the YOLOv10 scales: the stem has {stem.shape[0]} channels and model.2 "
-        f"{blocks} blocks (n s m b l x have {known}); give --scale to load it as one",
+        f"{blocks} blocks (stem channels/blocks: {known}); a custom width or depth is not one of the six",
     )
 
 

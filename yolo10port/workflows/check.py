@@ -110,9 +110,11 @@ def _check_in(
     reference_spec = spec.but(dtype="float32", tf32=False, with_inputs=True)
     if not (reuse and files["weights"].exists()):
         step("export", lambda: export_weights(weights, files["weights"]))
+    # The candidate first: a graph that does not fit these weights or this input is refused (exit 2) before the
+    # reference dump is paid for.
+    port = step("load", lambda: make_candidate(candidate_kind, weights, files, fuse=fuse, spec=spec))
     if not (reuse and files["reference"].exists()):
         step("reference", lambda: dump_reference(weights, files["reference"], reference_spec))
-    port = step("load", lambda: make_candidate(candidate_kind, weights, files, fuse=fuse, spec=spec))
     if mutate is not None:
         mutate(port.model, weights.state_dict)
     step("candidate", lambda: port.dump(files["candidate"], spec))

@@ -25,11 +25,11 @@ from pathlib import Path
 
 from yolo10port import __version__
 from yolo10port.atomic import write_error
+from yolo10port.compare.sets import GOLDEN_INDEX  # `index.json`: diff of two folders pairs only the dumps
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
 
 GOLDEN_FORMAT = "yolo10port-golden/1"
-GOLDEN_INDEX = "index.json"  # the same name compare/sets.py reserves
 BUNDLED_PHOTOS = ("bus.jpg", "zidane.jpg")  # ultralytics ships these; used when no such file exists here
 DEFAULT_INPUTS = "ones,random:0,bus.jpg"  # ones alone hides a channel-order bug (its channels are identical)
 

@@ -64,7 +64,7 @@ class WeightsInspection:
             "saved_by": w.saved_by,
             "saved_on": w.saved_on,
             "model_class": w.model_class,
-            "key_prefix_removed": w.key_prefix or None,
+            "key_prefix_renamed": w.key_prefix,  # null: the keys were ultralytics' own (model.0.…)
             "source_sha256": w.source_sha256,
             "counting": COUNTING,
             "layers": [

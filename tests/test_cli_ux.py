@@ -1,0 +1,168 @@
+"""What a new user tripped over: each behaviour checked through the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from yolo10port.candidates.clean import dump_clean
+from yolo10port.dumps.spec import RunSpec
+from yolo10port.reference.dump import dump_reference
+
+DETECTOR = ROOT / "detector" / "yolov10n-shapes.pt"
+DEMO = ROOT / "detector" / "demo.png"
+
+
+@pytest.fixture(scope="module")
+def deep(make_fixture, tmp_path_factory):
+    """Depth-all dumps of n on random:0: the reference, and the clean model (bit-identical to it)."""
+    folder = tmp_path_factory.mktemp("deep")
+    spec = RunSpec(input="random:0", depth=None)
+    ref = dump_reference(make_fixture("n"), folder / "ref.safetensors", spec)
+    clean = dump_clean(make_fixture("n"), folder / "clean.safetensors", spec)
+    return ref, clean
+
+
+def test_machine_readable_stdout_parses(make_fixture, deep, tmp_path):
+    checked = run_cli("check", make_fixture("n"), "--input", "random:0", "--format", "json")
+    assert checked.returncode == 0, checked.stderr
+    document = json.loads(checked.stdout)  # nothing else on stdout: timings and notes go to stderr
+    assert document["pass"] and document["layers"][0]["name"] == "input"
+    assert "export " in checked.stderr and " s, reference " in checked.stderr  # the timing line, on stderr
+    diffed = run_cli("diff", *deep, "--format", "json")
+    assert diffed.returncode == 0 and json.loads(diffed.stdout)["pass"]
+    junit = run_cli("diff", *deep, "--format", "junit")
+    assert ET.fromstring(junit.stdout).get("failures") == "0"
+
+
+def test_a_broken_pipe_is_never_a_parity_breach(deep):
+    """`diff … | head -1` on a passing diff: the reader leaves early; the exit code must not become 1."""
+    command = [sys.executable, "-m", "yolo10port.cli", "diff", *map(str, deep)]
+    shell = f"set -o pipefail; {' '.join(command)} | head -1 > /dev/null; echo ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, cwd=ROOT)
+    status = int(result.stdout.strip().splitlines()[-1])
+    assert status in (0, 141), (status, result.stderr)  # 141: ended by SIGPIPE, like cat or grep
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+
+
+def test_all_scales_honours_format_and_output(make_fixture, tmp_path):
+    cache = tmp_path / "cache"
+    fixtures = cache / "yolo10port" / "fixtures"
+    fixtures.mkdir(parents=True)
+    for scale in "nsmblx":  # the session's fixtures, where `check --all-scales` looks for its own
+        (fixtures / f"yolov10{scale}-fixture.pt").symlink_to(make_fixture(scale))
+    out = tmp_path / "all.xml"
+    env = {**os.environ, "YOLO10PORT_CACHE": str(cache)}
+    result = subprocess.run(
+        [sys.executable, "-m", "yolo10port.cli", "check", "--all-scales", "--format", "junit", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    suites = ET.parse(out).getroot()
+    assert suites.tag == "testsuites" and len(suites) == 6
+    assert run_cli("check", make_fixture("n"), "--all-scales").returncode == 2
+
+
+def test_depth_mismatch_compares_what_both_hold(deep, make_fixture, tmp_path):
+    ref_deep, clean_deep = deep
+    shallow = dump_clean(make_fixture("n"), tmp_path / "shallow.safetensors", RunSpec(input="random:0"))
+    result = run_cli("diff", ref_deep, shallow)
+    assert result.returncode == 0, result.stdout
+    assert "depths differ" in result.stdout
+    shallow_ref = dump_reference(make_fixture("n"), tmp_path / "r1.safetensors", RunSpec(input="random:0"))
+    reverse = run_cli("diff", shallow_ref, clean_deep)
+    assert reverse.returncode == 0 and "not in reference, ignored" in reverse.stdout
+
+
+def test_detect_uses_the_size_the_checkpoint_was_trained_at(tmp_path):
+    out = tmp_path / "demo.png"
+    result = run_cli("detect", DETECTOR, DEMO, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "imgsz 256" in result.stderr and "4 detections" in result.stdout
+
+
+def test_default_outputs_go_beside_the_input_from_any_directory(make_fixture, tmp_path):
+    model = tmp_path / "m.pt"
+    model.write_bytes(make_fixture("n").read_bytes())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    dumped = run_cli("dump", model, "--no-floor", cwd=elsewhere)
+    assert dumped.returncode == 0, dumped.stderr
+    assert (tmp_path / "m.reference.safetensors").exists() and list(elsewhere.iterdir()) == []
+    ran = run_cli("run", model, cwd=elsewhere)
+    assert ran.returncode == 0 and (tmp_path / "m.clean.safetensors").exists()
+
+
+def test_export_reports_the_dtype_it_wrote(make_fixture, tmp_path):
+    result = run_cli("export", make_fixture("n"), "--dtype", "float32", "-o", tmp_path / "w.safetensors")
+    assert result.returncode == 0 and "written float32" in result.stdout and "read as float16" in result.stdout
+
+
+def test_fixture_and_selftest_keep_ultralytics_chatter_and_temp_names_out(tmp_path):
+    result = run_cli("fixture", "--scale", "n", "-o", tmp_path / "n.pt", cwd=tmp_path)
+    assert result.returncode == 0 and "Optimizer stripped" not in result.stdout + result.stderr
+    assert ".partial" not in result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.pt"]
+
+
+def test_diff_drill_heading_and_single_verdict(make_fixture, tmp_path):
+    from yolo10port.candidates.clean import dump_model, load_clean_model
+    from yolo10port.workflows.selftest.mutations import WEIGHT_MUTATIONS
+
+    spec = RunSpec(input="random:0", depth=None)
+    ref = dump_reference(make_fixture("n"), tmp_path / "ref.safetensors", spec)
+    model, weights = load_clean_model(make_fixture("n"))
+    next(m for m in WEIGHT_MUTATIONS if m.name.endswith("model.13")).plant(model, weights.state_dict)
+    cand = dump_model(model, weights.source_sha256, tmp_path / "cand.safetensors", spec)
+    plot = tmp_path / "deep.png"
+    result = run_cli("diff", ref, cand, "--drill", "--plot", plot)
+    assert result.returncode == 1
+    assert "drill-down into model.13" in result.stdout and "first wrong module model.13.cv1.conv" in result.stdout
+    assert result.stdout.count("FAIL: first failure") == 1
+    width = int.from_bytes(plot.read_bytes()[16:20], "big")  # PNG IHDR width
+    assert width < 2000, width
+
+
+def test_small_things(deep, make_fixture):
+    ref, clean = deep
+    result = run_cli("diff", ref, clean)
+    title = result.stdout.lstrip().splitlines()[0]  # in the order of the arguments: reference, then candidate
+    assert title.startswith("reference ") and title.index(ref.name) < title.index("candidate")
+    assert "bit-identical" in result.stdout  # no "worst layer … 0.00e+00"
+    helped = run_cli("diff", "--help")
+    assert "default 1e-5" in helped.stdout and "default 1e-4" in helped.stdout  # the fixed rule's defaults
+    assert "write the report" in helped.stdout
+    dump_help = run_cli("dump", "--help")
+    assert "the dump to write" in dump_help.stdout
+    checked = run_cli("check", make_fixture("n"), "--format", "json")
+    document = json.loads(checked.stdout)
+    assert not Path(document["reference"]).is_absolute() and "yolo10port-check-" not in checked.stdout
+
+
+def test_help_and_the_clean_model_pay_no_runtime_import():
+    heavy = ("torch", "ultralytics", "onnx", "onnxruntime", "openvino", "cv2")
+    code = (
+        "import sys\n"
+        "sys.argv = ['yolo10port', 'check', '--help']\n"
+        "from yolo10port.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(k for k in sys.modules if k.split('.')[0] in {heavy!r}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+    code = (
+        "import sys, yolo10port.model\n"
+        "print(sorted({k.split('.')[0] for k in sys.modules} & {'onnx', 'onnxruntime', 'openvino', 'ultralytics'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
