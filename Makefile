@@ -21,10 +21,13 @@ $(FIXTURES)/yolov10s.pt: $(STAMP)
 	mkdir -p $(FIXTURES)
 	$(BIN)/yolo10port fixture --scale s -o $@
 
+# The clean model, then the model's ONNX export under ONNX Runtime (random input: the one all-ones cannot replace),
+# then the trained shapes detector at the size it was trained at.
 demo: $(FIXTURES)/yolov10s.pt
 	$(BIN)/yolo10port inspect $(FIXTURES)/yolov10s.pt
 	$(BIN)/yolo10port check $(FIXTURES)/yolov10s.pt --workdir build/demo
-	$(BIN)/yolo10port detect detector/yolov10n-shapes.pt detector/demo.png --imgsz 256 -o build/demo/demo-detections.png
+	$(BIN)/yolo10port check $(FIXTURES)/yolov10s.pt --candidate onnxruntime --input random:0 --workdir build/demo
+	$(BIN)/yolo10port detect detector/yolov10n-shapes.pt detector/demo.png -o build/demo/demo-detections.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

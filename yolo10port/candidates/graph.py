@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 
 from yolo10port import __version__
-from yolo10port.candidates.clean_isolated import fill_isolated, split_call
+from yolo10port.candidates.clean_isolated import fill_key, split_call
 from yolo10port.candidates.onnx_graph import (
     GraphMap,
     OnnxGraph,
@@ -35,7 +35,7 @@ from yolo10port.candidates.onnx_graph import (
 )
 from yolo10port.compare.engine import Report
 from yolo10port.dumps.inputs import ModelInput, make_input
-from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, HEAD, INPUT_MARK, rows_of
+from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, HEAD, INPUT_MARK
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
 from yolo10port.weights.reader import Weights
@@ -382,13 +382,7 @@ class GraphCandidate:
                 if feeds is not None:
                     jobs.append((key, sub, feeds))
             for key, output in self._run_alone(jobs):
-                reference_output = reader.get(key)
-                if output.shape != reference_output.shape:
-                    continue
-                for (name, ref_part), (_, out_part) in zip(rows_of(key, reference_output), rows_of(key, output)):
-                    if name in rows:
-                        fill_isolated(rows[name], ref_part, out_part)
-                        filled += 1
+                filled += fill_key(rows, key, reader.get(key), output)
         report.isolated = filled > 0
         return filled
 

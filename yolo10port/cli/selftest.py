@@ -140,8 +140,13 @@ def _render(result, model: Path, mutations) -> None:
                 times = f" ({o.margin:.0f}×)" if o.margin is not None and o.margin < 1e4 else ""
                 colour = "green" if o.right_layer else "yellow"
                 cells.append(f"[{colour}]{o.first_failure}{culprit}{times}[/]")
-        table.add_row(name, by_name[name].bug, by_name[name].first, *cells)
+        expected = next((o.expected for o in row.values()), "")
+        table.add_row(name, by_name[name].bug, expected, *cells)
     out_console.print(table)
+    if result.not_applicable:
+        out_console.print(
+            f"not applicable to this model (no such block): {', '.join(result.not_applicable)}", highlight=False
+        )
     for name, kind, where in result.misplaced:
         out_console.print(f"[yellow]{name} on {kind}: first seen at {where}, not in the layer it is in[/]")
     for kind in kinds:

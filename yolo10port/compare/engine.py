@@ -257,8 +257,12 @@ def compare_key(
 ) -> list[LayerRow]:
     """The rows of one key: itself, or the decoded head's boxes and scores, each judged on its own scale."""
     if ref.shape != cand.shape:
-        row = LayerRow(name, module_type, list(ref.shape), passed=False)
+        row = LayerRow(name, module_type, list(ref.shape), passed=False, floor=floors.get(name))
         row.reason = f"shape {tuple(cand.shape)} ≠ reference {tuple(ref.shape)}"
+        if ref.size and ref.dtype.kind == "f":  # the limit is the reference's: isolated error can still be judged
+            row.ref_max_abs = float(np.nanmax(np.abs(ref)))
+            limit = tol.limit(name, row.ref_max_abs, row.floor)
+            row.limit, row.rule, row.atol, row.rtol = limit.value, limit.rule, limit.atol, limit.rtol
         return [row]
     if ref.dtype.kind != cand.dtype.kind and not (ref.dtype.kind == "f" and cand.dtype.kind == "f"):
         return [LayerRow(name, module_type, list(ref.shape), passed=False, reason=f"dtype {cand.dtype} ≠ {ref.dtype}")]

@@ -13,7 +13,6 @@ What comes back is plain data: the state dict under ultralytics' key names and w
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -28,7 +27,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from yolo10port.errors import InputError
-from yolo10port.formats import DUMP_FORMAT, WEIGHTS_FORMAT, safetensors_metadata
+from yolo10port.formats import DUMP_FORMAT, WEIGHTS_FORMAT, safetensors_metadata, sha256_file
 from yolo10port.weights.hf import locate
 from yolo10port.weights.keys import STEM, canonical_keys, check_yolov10_keys
 from yolo10port.weights.scales import SCALE_SIGNATURES, is_fused, nc_from_shapes, scale_from_shapes
@@ -65,14 +64,6 @@ class Weights:
     # The prefix the keys had before the layer index instead of ultralytics' 'model.' ('model.model.', 'module.model.',
     # '' for `0.conv.weight`), renamed on reading; None when they were ultralytics' own.
     key_prefix: str | None = None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_weights(path: str | os.PathLike, scale: str | None = None, nc: int | None = None) -> Weights:

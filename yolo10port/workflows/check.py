@@ -59,6 +59,7 @@ def run_check(
     reuse: bool = False,
     candidate: str = "clean",
     require: str | None = None,
+    isolated: bool = True,
 ) -> CheckResult:
     """Check `candidate` (clean | onnxruntime | openvino | PATH.onnx) against the ultralytics reference for `spec`.
 
@@ -74,7 +75,7 @@ def run_check(
             folder.mkdir(parents=True, exist_ok=True)
             result = _check_in(
                 weights, folder, spec, layers, fuse, tolerances, Steps(progress), drill, mutate, reuse, candidate,
-                require,
+                require, isolated,
             )  # fmt: skip
             if folder_given is None:
                 result.files = {}
@@ -98,6 +99,7 @@ def _check_in(
     reuse: bool,
     candidate_kind: str,
     require: str | None,
+    isolated: bool = True,
 ) -> CheckResult:
     from yolo10port.candidates import make_candidate
 
@@ -121,7 +123,8 @@ def _check_in(
     report: Report = step(
         "diff", lambda: diff_dumps(files["reference"], files["candidate"], layers, tolerances, require=require)
     )
-    step("isolated", lambda: port.attach_isolated(report, files["reference"]))
+    if isolated:
+        step("isolated", lambda: port.attach_isolated(report, files["reference"]))
     report.labels = {
         "reference": f"ultralytics reference of {weights.path.name}",
         "candidate": f"{port.label} ({spec.dtype}{', TF32' if spec.tf32 else ''}, {spec.device})",

@@ -12,7 +12,6 @@ run never leaves a half golden set that a later `diff` would take for a whole on
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ from yolo10port.atomic import write_error
 from yolo10port.compare.sets import GOLDEN_INDEX  # `index.json`: diff of two folders pairs only the dumps
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
+from yolo10port.formats import sha256_file
 
 GOLDEN_FORMAT = "yolo10port-golden/1"
 BUNDLED_PHOTOS = ("bus.jpg", "zidane.jpg")  # ultralytics ships these; used when no such file exists here
@@ -110,14 +110,6 @@ def check_destination(out: Path, *sources: Path) -> None:
             raise InputError(out, f"would be replaced, but it holds the input {source}")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def input_entry(item: GoldenInput, dump: Path) -> dict:
     """One input's part of the index: its file, what it was fed, and each key's shape, dtype and noise floor
     (per row it is judged as: `model.23` → `model.23/boxes`, `model.23/scores`), as `inspect --format json`
@@ -129,7 +121,7 @@ def input_entry(item: GoldenInput, dump: Path) -> dict:
         "file": dump.name,
         "input": item.given,
         "spec": info.metadata.get("input"),
-        "sha256": sha256_of(dump),
+        "sha256": sha256_file(dump),
         "keys": [{"key": k.key, "shape": k.shape, "dtype": k.dtype, "noise_floor": k.floors} for k in info.keys],
     }
 
@@ -171,7 +163,7 @@ def make_golden(
 
     weights = read_weights(weights_path)
     # What `sha256sum WEIGHTS` prints, the CI cache key's half; a folder (a snapshot) has the reader's digest.
-    file_sha256 = sha256_of(Path(weights_path)) if Path(weights_path).is_file() else weights.source_sha256
+    file_sha256 = sha256_file(Path(weights_path)) if Path(weights_path).is_file() else weights.source_sha256
     index = {
         "format": GOLDEN_FORMAT,
         "tool": f"yolo10port {__version__}",

@@ -23,8 +23,27 @@ class Mutation:
     name: str
     bug: str  # what a porter would have got wrong
     plant: Callable[[YOLOv10, dict[str, torch.Tensor]], None]  # (model, the checkpoint's state dict)
-    first: str  # the row where the checker must first see it: the layer the bug is in
+    # The row where the checker must first see it, the layer the bug is in; or, for a bug in a block only some
+    # scales have, a function of the model giving that layer, or None where the block does not exist.
+    first: str | Callable[[YOLOv10], str | None]
     layers: str | None = None  # compare only these (--layer), e.g. to prove a bug is caught without `detections`
+
+    def layer_in(self, model: YOLOv10) -> str | None:
+        """The layer this bug lands in for `model`; None when the model has nothing to plant it in."""
+        return self.first(model) if callable(self.first) else self.first
+
+
+def first_layer_with(kind: type[nn.Module]) -> Callable[[YOLOv10], str | None]:
+    """The first top-level layer holding a `kind` module (RepVGGDW: model.8 and model.22 on s, model.22 on n,
+    none on m, b, l, x, whose CIBs use a plain 3×3 instead of the large kernel)."""
+
+    def locate(model: YOLOv10) -> str | None:
+        for index, layer in enumerate(model.model):
+            if any(isinstance(module, kind) for module in layer.modules()):
+                return f"model.{index}"
+        return None
+
+    return locate
 
 
 def _wrap_forward(module: nn.Module, wrap: Callable[[Callable, object], object]) -> None:
@@ -174,7 +193,9 @@ MUTATIONS: list[Mutation] = [
         "qkv-across-heads", "q/k/v split across all heads instead of within each head", qkv_across_heads, "model.10"
     ),
     Mutation("attn-no-scale", "attention scale 1/√key_dim omitted", attention_scale_omitted, "model.10"),
-    Mutation("repvggdw-no-3x3", "RepVGGDW's parallel 3×3 branch dropped", repvggdw_without_3x3, "model.22"),
+    Mutation(
+        "repvggdw-no-3x3", "RepVGGDW's parallel 3×3 branch dropped", repvggdw_without_3x3, first_layer_with(RepVGGDW)
+    ),
     Mutation("dfl-off-by-one", "DFL bins 1…16 instead of 0…15", dfl_bins_off_by_one, "model.23/boxes"),
     Mutation(
         "one-to-many-head", "one-to-many head weights loaded into the one-to-one head", one_to_many_head, "model.23"

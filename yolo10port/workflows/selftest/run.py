@@ -70,6 +70,7 @@ class SelftestResult:
     inputs: dict[str, str]  # kind → input spec
     honest: dict[str, dict[str, Honest]] = field(default_factory=dict)  # candidate → kind → result
     outcomes: dict[str, dict[str, Outcome]] = field(default_factory=dict)  # mutation → kind → outcome
+    not_applicable: list[str] = field(default_factory=list)  # bugs in a block this scale does not have
 
     @property
     def baseline(self) -> dict[str, bool]:
@@ -124,12 +125,19 @@ def run_selftest(
     progress: Callable[[str], None] = lambda _step: None,
     honest: tuple[str, ...] = ("clean",),
     mutation_inputs: tuple[str, ...] | None = None,
+    isolated: bool = True,
 ) -> SelftestResult:
     """Run the honest candidates and the mutations on every input kind; `mutation_inputs` limits the mutations to
-    some kinds (the honest candidates always run on all)."""
+    some kinds (the honest candidates always run on all); `isolated=False` skips the culprit column (faster)."""
     inputs = inputs or {kind: spec or bundled_image() for kind, spec in INPUT_KINDS.items()}
     result = SelftestResult(scale, inputs)
     weights = read_weights(model_path)
+    from yolo10port.candidates.clean import load_clean_model
+
+    structure, _ = load_clean_model(weights)  # which layer each bug lands in, and which bugs this scale can hold
+    expected = {m.name: m.layer_in(structure) for m in mutations}
+    result.not_applicable = [m.name for m in mutations if expected[m.name] is None]
+    mutations = [m for m in mutations if expected[m.name] is not None]
     with tempfile.TemporaryDirectory(prefix="yolo10port-selftest-") as scratch:
         for kind, spec in inputs.items():
             folder = Path(scratch) / kind.replace(":", "-")
@@ -144,7 +152,7 @@ def run_selftest(
             for mutation in mutations:
                 progress(f"{kind}: {mutation.name}")
                 report = run_check(
-                    weights, folder, run, layers=mutation.layers, mutate=mutation.plant, reuse=True
+                    weights, folder, run, layers=mutation.layers, mutate=mutation.plant, reuse=True, isolated=isolated
                 ).report
                 det = report.detections
                 rows = {row.name: row for row in report.layers}
@@ -154,7 +162,7 @@ def run_selftest(
                     first_failure=report.first_failure,
                     culprit=report.culprit,
                     detections=f"{det.matched}/{det.total}" if det else "—",
-                    expected=mutation.first,
+                    expected=expected[mutation.name],
                     margin=first.max_abs / first.limit if first and first.limit and first.max_abs is not None else None,
                 )
     return result

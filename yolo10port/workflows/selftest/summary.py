@@ -15,8 +15,8 @@ from pathlib import Path
 def summarise(paths: list[Path]) -> list[str]:
     lines = [
         "| scale | honest runs | false alarms | smallest honest margin (candidate, input, row) | bugs × inputs "
-        "| missed or misplaced | smallest bug excess (bug, input) |",
-        "|---|---:|---:|---|---:|---:|---|",
+        "| missed or misplaced | smallest bug excess (bug, input) | not applicable |",
+        "|---|---:|---:|---|---:|---:|---|---|",
     ]
     for path in paths:
         data = json.loads(path.read_text())
@@ -32,7 +32,8 @@ def summarise(paths: list[Path]) -> list[str]:
         wrong = len(data["misplaced"]) + sum(not o["caught"] for o, _, _ in outcomes)
         lines.append(
             f"| {data['scale']} | {len(honest)} | {len(data['false_alarms'])} | {margin:.1f}× ({name}, {kind}, {at}) "
-            f"| {len(outcomes)} | {wrong} | {excess:.1f}× ({bug}, {bug_kind}) |"
+            f"| {len(outcomes)} | {wrong} | {excess:.1f}× ({bug}, {bug_kind}) | "
+            f"{', '.join(data.get('not_applicable', [])) or '—'} |"
         )
     return lines
 
