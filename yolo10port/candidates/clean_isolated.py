@@ -43,7 +43,10 @@ def fill_isolated(row: LayerRow, ref: np.ndarray, output: np.ndarray) -> None:
     error = tensor_error(ref, output)
     row.isolated_max_abs, row.isolated_max_rel = error.max_abs, error.max_rel
     finite = not (error.nonfinite_cand or error.nonfinite_ref)
-    row.isolated_passed = finite and row.limit is not None and error.max_abs <= row.limit
+    within = row.limit is not None and error.max_abs <= row.limit
+    if row.mean_limit is not None:
+        within = within and error.mean_abs <= row.mean_limit
+    row.isolated_passed = finite and within
 
 
 def fill_key(rows: dict[str, LayerRow], key: str, reference_output: np.ndarray, output: np.ndarray) -> int:

@@ -27,7 +27,8 @@ from yolo10port.dumps.keys import DETECTIONS, INPUT, is_input_key, rows_of
 from yolo10port.dumps.reader import DumpReader, read_dump_metadata
 from yolo10port.errors import InputError
 
-NOISE_FLOOR = "noise_floor"  # the reference's metadata key (written by dumps/run.py)
+NOISE_FLOOR = "noise_floor"  # the reference's metadata keys (written by dumps/run.py)
+NOISE_FLOOR_MEAN = "noise_floor_mean"
 
 
 @dataclass
@@ -47,6 +48,9 @@ class LayerRow:
     atol: float = 0.0  # the limit as atol + rtol · max|ref| (the floor rule: atol = the limit, rtol = 0)
     rtol: float = 0.0
     floor_multiple: float | None = None  # max-abs ÷ max(floor, ε·max|ref|): this row's error in units of the floor
+    mean_floor: float | None = None  # the reference's mean float32-vs-float64 difference at this row
+    mean_limit: float | None = None  # the floor rule's limit on mean-abs
+    mean_floor_multiple: float | None = None  # mean-abs ÷ max(mean floor, ε·mean|ref|)
     passed: bool = True
     reason: str = ""
     # Isolated error (candidates/*): the candidate's module fed the reference's inputs; None = not measured.
@@ -56,10 +60,14 @@ class LayerRow:
 
     @property
     def margin(self) -> float | None:
-        """limit ÷ max-abs: how many times the error would have to grow to fail (∞ for an exact row)."""
+        """limit ÷ error, the smaller over max-abs and mean-abs: how many times the error would have to grow to fail
+        (∞ for an exact row; below 1 for a failing one)."""
         if self.limit is None or self.max_abs is None or math.isnan(self.max_abs):
             return None
-        return math.inf if self.max_abs == 0 else self.limit / self.max_abs
+        margins = [math.inf if self.max_abs == 0 else self.limit / self.max_abs]
+        if self.mean_limit is not None and self.mean_abs:
+            margins.append(self.mean_limit / self.mean_abs)
+        return min(margins)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -196,6 +204,7 @@ def diff_dumps(
     types = _json_map(ref_meta, "module_types")
     cand_types = _json_map(cand_meta, "module_types")
     floors = _json_map(ref_meta, NOISE_FLOOR)
+    mean_floors = _json_map(ref_meta, NOISE_FLOOR_MEAN)
     report = Report(str(reference), str(candidate), tol.describe(), reference_meta=ref_meta, candidate_meta=cand_meta)
     if tol.mode == "floor" and not floors:
         report.notes.append(
@@ -232,7 +241,7 @@ def diff_dumps(
                     report.detections = match_detections(ref, cand, tol.match_iou, tol.match_score)
                     continue
                 module_type = types.get(name) or cand_types.get(cand_name, "")
-                report.layers += compare_key(name, module_type, ref, cand, tol, floors)
+                report.layers += compare_key(name, module_type, ref, cand, tol, floors, mean_floors)
             paired = set(alignment.pairs.values())
             report.ignored = [
                 k for k in _order(cand_meta, cand_keys) if k not in paired and k != INPUT and not is_input_key(k)
@@ -253,7 +262,13 @@ def diff_dumps(
 
 
 def compare_key(
-    name: str, module_type: str, ref: np.ndarray, cand: np.ndarray, tol: Tolerances, floors: dict[str, float]
+    name: str,
+    module_type: str,
+    ref: np.ndarray,
+    cand: np.ndarray,
+    tol: Tolerances,
+    floors: dict[str, float],
+    mean_floors: dict[str, float] | None = None,
 ) -> list[LayerRow]:
     """The rows of one key: itself, or the decoded head's boxes and scores, each judged on its own scale."""
     if ref.shape != cand.shape:
@@ -261,32 +276,62 @@ def compare_key(
         row.reason = f"shape {tuple(cand.shape)} ≠ reference {tuple(ref.shape)}"
         if ref.size and ref.dtype.kind == "f":  # the limit is the reference's: isolated error can still be judged
             row.ref_max_abs = float(np.nanmax(np.abs(ref)))
-            limit = tol.limit(name, row.ref_max_abs, row.floor)
-            row.limit, row.rule, row.atol, row.rtol = limit.value, limit.rule, limit.atol, limit.rtol
+            row.mean_floor = (mean_floors or {}).get(name)
+            limit = tol.limit(name, row.ref_max_abs, row.floor, float(np.nanmean(np.abs(ref))), row.mean_floor)
+            _set_limit(row, limit)
         return [row]
     if ref.dtype.kind != cand.dtype.kind and not (ref.dtype.kind == "f" and cand.dtype.kind == "f"):
         return [LayerRow(name, module_type, list(ref.shape), passed=False, reason=f"dtype {cand.dtype} ≠ {ref.dtype}")]
+    mean_floors = mean_floors or {}
     return [
-        judge(row_name, module_type, ref_part, cand_part, tol, floors.get(row_name))
+        judge(row_name, module_type, ref_part, cand_part, tol, floors.get(row_name), mean_floors.get(row_name))
         for (row_name, ref_part), (_, cand_part) in zip(rows_of(name, ref), rows_of(name, cand))
     ]
 
 
+def _set_limit(row: LayerRow, limit) -> None:
+    row.limit, row.rule, row.atol, row.rtol, row.mean_limit = (
+        limit.value,
+        limit.rule,
+        limit.atol,
+        limit.rtol,
+        limit.mean,
+    )
+
+
+def _multiple(error: float, unit: float) -> float:
+    return error / unit if unit > 0 else (0.0 if error == 0 else math.inf)
+
+
 def judge(
-    name: str, module_type: str, ref: np.ndarray, cand: np.ndarray, tol: Tolerances, floor: float | None
+    name: str,
+    module_type: str,
+    ref: np.ndarray,
+    cand: np.ndarray,
+    tol: Tolerances,
+    floor: float | None,
+    mean_floor: float | None = None,
 ) -> LayerRow:
     error = tensor_error(ref, cand)
-    row = LayerRow(name, module_type, list(ref.shape), floor=floor)
+    row = LayerRow(name, module_type, list(ref.shape), floor=floor, mean_floor=mean_floor)
     row.max_abs, row.mean_abs, row.max_rel = error.max_abs, error.mean_abs, error.max_rel
     row.cosine, row.pcc, row.ref_max_abs = error.cosine, error.pcc, error.ref_max_abs
-    limit = tol.limit(name, error.ref_max_abs, floor)
-    row.limit, row.rule, row.atol, row.rtol = limit.value, limit.rule, limit.atol, limit.rtol
+    limit = tol.limit(name, error.ref_max_abs, floor, error.ref_mean_abs, mean_floor)
+    _set_limit(row, limit)
     if limit.rule == "floor":
-        unit = max(floor, tol.settings_for(name).get("eps", tol.eps) * error.ref_max_abs)
-        row.floor_multiple = error.max_abs / unit if unit > 0 else (0.0 if error.max_abs == 0 else math.inf)
+        eps = tol.settings_for(name).get("eps", tol.eps)
+        row.floor_multiple = _multiple(error.max_abs, max(floor, eps * error.ref_max_abs))
+        if limit.mean is not None:
+            row.mean_floor_multiple = _multiple(error.mean_abs, max(mean_floor, eps * error.ref_mean_abs))
     if error.nonfinite_cand or error.nonfinite_ref:
         row.passed = False
         row.reason = f"NaN/Inf: {error.nonfinite_cand} in candidate, {error.nonfinite_ref} in reference"
-    else:
-        row.passed = error.max_abs <= row.limit
+        return row
+    row.passed = error.max_abs <= row.limit
+    if row.passed and row.mean_limit is not None and error.mean_abs > row.mean_limit:
+        row.passed = False  # small everywhere: a systematic error (a scaled weight), which rounding does not make
+        row.reason = (
+            f"mean-abs {error.mean_abs:.2e} > {row.mean_limit:.2e} ({row.mean_floor_multiple:.0f} × its mean floor): "
+            "a small error everywhere, not rounding"
+        )
     return row

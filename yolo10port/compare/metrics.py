@@ -16,6 +16,7 @@ class TensorError:
     cosine: float
     pcc: float  # Pearson correlation: the cosine of the mean-removed tensors (1 = same up to scale and offset)
     ref_max_abs: float
+    ref_mean_abs: float
     nonfinite_ref: int
     nonfinite_cand: int
 
@@ -33,10 +34,14 @@ def tensor_error(ref: np.ndarray, cand: np.ndarray) -> TensorError:
     nonfinite_ref = int((~np.isfinite(ref64)).sum())
     nonfinite_cand = int((~np.isfinite(cand64)).sum())
     if ref64.size == 0:
-        return TensorError(0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0, 0)
+        return TensorError(0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0, 0)
     if nonfinite_ref or nonfinite_cand:  # a NaN anywhere makes the row fail; the figures are meaningless
         nan = float("nan")
-        return TensorError(nan, nan, nan, nan, nan, float(np.nanmax(np.abs(ref64))), nonfinite_ref, nonfinite_cand)
+        magnitude = np.abs(ref64)
+        return TensorError(
+            nan, nan, nan, nan, nan, float(np.nanmax(magnitude)), float(np.nanmean(magnitude)), nonfinite_ref,
+            nonfinite_cand,
+        )  # fmt: skip
     diff = np.abs(cand64 - ref64)
     ref_max = float(np.abs(ref64).max())
     max_abs = float(diff.max())
@@ -48,6 +53,7 @@ def tensor_error(ref: np.ndarray, cand: np.ndarray) -> TensorError:
         cosine=_correlation(ref64, cand64, identical),
         pcc=_correlation(ref64 - ref64.mean(), cand64 - cand64.mean(), identical),
         ref_max_abs=ref_max,
+        ref_mean_abs=float(np.abs(ref64).mean()),
         nonfinite_ref=nonfinite_ref,
         nonfinite_cand=nonfinite_cand,
     )

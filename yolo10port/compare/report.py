@@ -57,7 +57,11 @@ def _rule_text(report: Report) -> str:
     rules = {row.rule for row in report.layers if row.rule and row.rule != INPUT_RULE}
     parts = []
     if "floor" in rules:
-        parts.append(f"noise-floor rule: max-abs ≤ {tol['k']:g} · max(floor, {tol['eps']:g} · max|ref|)")
+        mean = any(row.mean_limit is not None for row in report.layers)
+        parts.append(
+            f"noise-floor rule: max-abs ≤ {tol['k']:g} · max(floor, {tol['eps']:g} · max|ref|)"
+            + (f" and mean-abs ≤ {tol['k_mean']:g} · max(mean floor, {tol['eps']:g} · mean|ref|)" if mean else "")
+        )
     if "fixed" in rules:
         parts.append(f"fixed rule: max-abs ≤ {tol['atol']:g} + {tol['rtol']:g} · max|ref|")
     return "; ".join(parts) or "no numeric rows"
@@ -77,7 +81,7 @@ def verdict(report: Report) -> str:
         if tightest is None or math.isinf(tightest.margin):
             closeness = "; every compared tensor is bit-identical" if numeric else ""
         else:
-            closeness = f"; smallest margin {tightest.margin:.1f}× at {tightest.name} (limit ÷ max-abs)"
+            closeness = f"; smallest margin {tightest.margin:.1f}× at {tightest.name} (limit ÷ error)"
         return f"PASS: {len(numeric)} tensors within tolerance{det_text}{closeness}"
     first = report.first_failure
     rows = {row.name: row for row in report.layers}
@@ -153,6 +157,8 @@ def _columns(report: Report, rich: bool) -> list[tuple[str, Callable[[LayerRow],
     if any(row.rule == "floor" for row in report.layers):
         columns.append(("floor", lambda r: _num(r.floor)))
         columns.append(("× floor", lambda r: _num(r.floor_multiple, ".1f")))
+    if any(row.mean_floor_multiple is not None for row in report.layers):
+        columns.append(("× mean floor", lambda r: _num(r.mean_floor_multiple, ".1f")))
     columns += [("limit", lambda r: _num(r.limit)), ("margin", _margin)]
     return columns
 

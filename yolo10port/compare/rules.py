@@ -1,10 +1,14 @@
 """How a row is judged: against the reference's own noise floor (default), or a fixed atol/rtol.
 
-**Floor rule** (`--tol floor`, the default): pass iff  max|cand − ref| ≤ K · max(floor, ε · max|ref|),
-where `floor` is how far float32 arithmetic alone moves the reference on this very input (max|ref32 − ref64|,
-recorded in the reference dump, dumps/run.py). It follows the input: a random or photographic input, whose deep
-layers carry 10–100× more rounding than all-ones, gets a wider limit; a layer float32 computes almost exactly gets a
-narrow one. ε · max|ref| keeps a limit where float32 happens to be exact.
+**Floor rule** (`--tol floor`, the default): pass iff
+    max|cand − ref|  ≤ K      · max(floor,      ε · max|ref|)   and
+    mean|cand − ref| ≤ K_mean · max(mean floor, ε · mean|ref|),
+where `floor` and `mean floor` are how far float32 arithmetic alone moves the reference on this very input (the
+largest and the mean |ref32 − ref64|, recorded in the reference dump, dumps/run.py). It follows the input: a random
+or photographic input, whose deep layers carry 10–100× more rounding than all-ones, gets a wider limit; a layer
+float32 computes almost exactly gets a narrow one. ε keeps a limit where float32 happens to be exact. The max-abs
+test catches a large error anywhere; the mean-abs test catches a small error everywhere (a weight off by 0.1 %),
+which rounding noise, large in a few elements and tiny on average, does not make.
 
 **Fixed rule** (`--tol fixed`, or a reference without a floor: a foreign or old dump):
 pass iff  max|cand − ref| ≤ atol + rtol · max|ref|.
@@ -24,6 +28,7 @@ from yolo10port.errors import InputError
 
 # Measured (README, "Comparing and tolerances"); see the module docstring for the rule.
 K = 6.0
+K_MEAN = 3.5
 EPS = 1e-6
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
@@ -35,16 +40,18 @@ MODES = ("floor", "fixed")
 
 @dataclass
 class Limit:
-    value: float
+    value: float  # the limit on max-abs
     rule: str  # "floor" or "fixed"
     atol: float  # the rule as atol + rtol · max|ref| (the floor rule is atol = K · max(floor, ε·max|ref|), rtol 0)
     rtol: float
+    mean: float | None = None  # the floor rule's limit on mean-abs, where the reference recorded a mean floor
 
 
 @dataclass
 class Tolerances:
     mode: str = "floor"
     k: float = K
+    k_mean: float = K_MEAN
     eps: float = EPS
     atol: float = DEFAULT_ATOL
     rtol: float = DEFAULT_RTOL
@@ -61,8 +68,15 @@ class Tolerances:
                 chosen = settings
         return chosen
 
-    def limit(self, key: str, ref_max_abs: float, floor: float | None) -> Limit:
-        """The limit for one row, and which rule set it."""
+    def limit(
+        self,
+        key: str,
+        ref_max_abs: float,
+        floor: float | None,
+        ref_mean_abs: float = 0.0,
+        mean_floor: float | None = None,
+    ) -> Limit:
+        """The limits for one row (on max-abs, and under the floor rule on mean-abs), and which rule set them."""
         own = self.settings_for(key)
         fixed = self.mode == "fixed" or "atol" in own or "rtol" in own or floor is None or not math.isfinite(floor)
         if fixed:
@@ -70,12 +84,16 @@ class Tolerances:
             return Limit(atol + rtol * ref_max_abs, "fixed", atol, rtol)
         k, eps = own.get("k", self.k), own.get("eps", self.eps)
         value = k * max(floor, eps * ref_max_abs)
-        return Limit(value, "floor", value, 0.0)
+        mean = None
+        if mean_floor is not None and math.isfinite(mean_floor):
+            mean = own.get("k_mean", self.k_mean) * max(mean_floor, eps * ref_mean_abs)
+        return Limit(value, "floor", value, 0.0, mean)
 
     def describe(self) -> dict:
         return {
             "mode": self.mode,
             "k": self.k,
+            "k_mean": self.k_mean,
             "eps": self.eps,
             "atol": self.atol,
             "rtol": self.rtol,
@@ -98,6 +116,7 @@ def load_tolerances(
     rtol: float | None = None,
     mode: str | None = None,
     k: float | None = None,
+    k_mean: float | None = None,
 ) -> Tolerances:
     """Defaults, then the TOML file (`[default]`, `[layers."<key or glob>"]`, `[detections]`), then the options.
 
@@ -113,7 +132,7 @@ def load_tolerances(
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as error:
             raise InputError(path, f"not valid TOML ({error})") from None
         default = document.get("default", {})
-        for name in ("atol", "rtol", "k", "eps"):
+        for name in ("atol", "rtol", "k", "k_mean", "eps"):
             if name in default:
                 setattr(tol, name, _number(path, f"[default] {name}", default[name]))
         if "mode" in default:
@@ -122,8 +141,10 @@ def load_tolerances(
         tol.match_iou = _number(path, "[detections] iou", detections.get("iou", tol.match_iou))
         tol.match_score = _number(path, "[detections] score", detections.get("score", tol.match_score))
         for pattern, entry in document.get("layers", {}).items():
-            if not isinstance(entry, dict) or not entry.keys() & {"atol", "rtol", "k", "eps"}:
-                raise InputError(path, f"[layers.{pattern!r}] must be a table with atol/rtol (fixed) or k/eps (floor)")
+            if not isinstance(entry, dict) or not entry.keys() & {"atol", "rtol", "k", "k_mean", "eps"}:
+                raise InputError(
+                    path, f"[layers.{pattern!r}] must be a table with atol/rtol (fixed) or k/k_mean/eps (floor)"
+                )
             settings = {name: _number(path, f"[layers.{pattern!r}] {name}", v) for name, v in entry.items()}
             if settings.keys() & {"atol", "rtol"}:  # a fixed-rule override: the missing half from [default]
                 settings.setdefault("atol", tol.atol)
@@ -139,9 +160,11 @@ def load_tolerances(
         tol.mode = "floor" if mode == "auto" else mode  # `auto`: the name --tol floor had before it was the default
     if k is not None:
         tol.k = k
+    if k_mean is not None:
+        tol.k_mean = k_mean
     if tol.mode not in MODES:
         raise InputError("--tol", f"{tol.mode!r} is not one of {', '.join(MODES)}")
-    for value, name in ((tol.atol, "atol"), (tol.rtol, "rtol"), (tol.k, "k")):
+    for value, name in ((tol.atol, "atol"), (tol.rtol, "rtol"), (tol.k, "k"), (tol.k_mean, "k-mean")):
         if value < 0:
             raise InputError(f"--{name}", f"{value} is negative")
     return tol

@@ -1,9 +1,10 @@
 """Write one dump: the input, then each hooked module's output as produced, then the metadata.
 
 A reference dump also carries its own noise floor: the same network is run a second time in the other precision
-(float64 for a float32 dump), hooked the same way, and for every row the largest difference between the two runs
-is recorded (`noise_floor` in the metadata). That is how far float32 arithmetic alone moves the real network on
-this very input, the scale `diff` judges a candidate's error against (compare/rules.py).
+(float64 for a float32 dump), hooked the same way, and for every row the largest and the mean difference between
+the two runs are recorded (`noise_floor`, `noise_floor_mean` in the metadata). That is how far float32 arithmetic
+alone moves the real network on this very input, the scale `diff` judges a candidate's error against
+(compare/rules.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from yolo10port.dumps.writer import StreamingSafetensorsWriter
 from yolo10port.formats import DUMP_FORMAT
 
 NOISE_FLOOR = "noise_floor"  # metadata key: JSON map row → max|float32 run − float64 run|
+NOISE_FLOOR_MEAN = "noise_floor_mean"  # metadata key: JSON map row → mean|float32 run − float64 run|
 
 
 def _to_numpy(tensor) -> np.ndarray:
@@ -37,6 +39,7 @@ class FloorMeter:
     def __init__(self, writer: StreamingSafetensorsWriter):
         self.writer = writer
         self.floors: dict[str, float] = {}
+        self.mean_floors: dict[str, float] = {}
 
     def sink(self, key: str, tensor) -> None:
         if key in (INPUT, DETECTIONS) or is_input_key(key) or key not in self.writer:
@@ -49,6 +52,7 @@ class FloorMeter:
             if a.size:
                 difference = np.abs(a.astype(np.float64) - b.astype(np.float64))
                 self.floors[row] = float(np.nanmax(difference))
+                self.mean_floors[row] = float(np.nanmean(difference))
 
 
 def stream_dump(
@@ -89,6 +93,7 @@ def stream_dump(
             meter = FloorMeter(writer)
             twin(Recorder(meter.sink))
             full[NOISE_FLOOR] = json.dumps(meter.floors)
+            full[NOISE_FLOOR_MEAN] = json.dumps(meter.mean_floors)
             full["noise_floor_by"] = twin_label
         path = writer.close(full)
     except BaseException:
