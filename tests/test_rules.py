@@ -14,7 +14,7 @@ from tests.conftest import assert_input_error, run_cli
 from yolo10port.candidates.clean import dump_clean
 from yolo10port.compare import diff_dumps
 from yolo10port.compare.input_check import round_to_bfloat16
-from yolo10port.compare.rules import EPS, K
+from yolo10port.compare.rules import EPS, K_MEAN, K
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.reference.dump import dump_reference
 from yolo10port.workflows.check import run_check
@@ -57,6 +57,21 @@ def test_floor_rule_is_the_default_and_names_its_limit(dumps):
     for row in report.layers:
         if row.rule == "floor":
             assert row.limit == pytest.approx(K * max(row.floor, EPS * row.ref_max_abs))
+            assert row.mean_limit is not None and row.mean_limit >= K_MEAN * row.mean_floor
+
+
+def test_a_small_error_everywhere_fails_the_mean_test(dumps):
+    """An offset under the max-abs limit in every element: no single element stands out, yet rounding never moves
+    a whole tensor like that (a weight off by a fraction of a percent does)."""
+    limit = {row.name: row.limit for row in diff_dumps(dumps["ref"], dumps["clean"]).layers}["model.7"]
+
+    def offset(t):
+        t["model.7"] = (t["model.7"] + 0.9 * limit).astype(np.float32)
+
+    report = diff_dumps(dumps["ref"], edited(dumps, "offset", offset))
+    row = rows(report)["model.7"]
+    assert row.max_abs < row.limit and not row.passed and "small error everywhere" in row.reason
+    assert report.first_failure == "model.7"
 
 
 def test_reference_without_floor_falls_back_to_the_fixed_rule_and_says_so(dumps, make_fixture):
