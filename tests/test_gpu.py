@@ -97,3 +97,15 @@ def test_bench_on_cuda_prints_ratios(tmp_path):
     configs = {(batch, dtype) for batch in (1, 32) for dtype in ("float32", "float16")}
     assert {(r["batch"], r["dtype"]) for r in rows} == configs
     assert all("clean fused + CUDA graph" in r["ratios"] for r in rows)
+
+
+def test_accelerated_on_the_cpu_is_the_fused_model(make_fixture):
+    """Without CUDA the fast path is the fused model in channels_last (what oneDNN prefers); same outputs."""
+    from yolo10port.model import YOLOv10
+
+    x = torch.rand(1, 3, 320, 320, generator=torch.Generator().manual_seed(0))
+    fused = YOLOv10.from_file(make_fixture("n")).fuse()
+    fast = YOLOv10.from_file(make_fixture("n")).accelerated(x)
+    assert fast.is_fused and fast.memory_format == torch.channels_last
+    with torch.inference_mode():
+        assert torch.equal(fast(x), fused(x))

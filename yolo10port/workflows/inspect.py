@@ -19,7 +19,8 @@ from yolo10port.errors import InputError
 from yolo10port.formats import DUMP_FORMAT
 
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")  # BatchNorm state: tensors, not parameters
-JSON_METADATA = ("order", "module_types", "noise_floor")  # dump metadata entries that hold JSON
+# Dump metadata entries that hold JSON (shown parsed, not as one long string).
+JSON_METADATA = ("order", "module_types", "noise_floor", "noise_floor_mean", "onnx_nodes", "no_counterpart")
 # The entries a reader looks for first, in this order; the others follow alphabetically.
 DUMP_HEADLINE = ("format", "producer", "tool", "input", "dtype", "head", "scale", "nc", "fused", "depth")
 
