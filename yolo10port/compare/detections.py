@@ -2,7 +2,9 @@
 
 Top-k over near-equal scores reorders under float noise, so row i of one side need not be row i of the other.
 Each reference detection is matched greedily (in score order) to the unused candidate detection of the same
-class with the highest IoU; a match needs IoU ≥ match_iou and |Δscore| ≤ match_score. A reference detection
+class with the highest IoU; a match needs |Δscore| ≤ match_score and IoU ≥ match_iou, or every corner within
+box_tol pixels (the floor rule's box tolerance: where float32 itself moves boxes by a pixel, a small box's IoU can
+drop below match_iou for an honest port). A reference detection
 left unmatched whose score is within match_score of both sides' lowest kept scores sits at the top-k cut, where a
 swap with an equal-score neighbour is legitimate: it is counted as `at_cut`, not as a failure. (Both sides: a
 candidate whose scores are all wrong must not make every reference detection look like one at the cut.)
@@ -26,6 +28,8 @@ class DetectionMatch:
     passed: bool = True
     reason: str = ""
     per_image: list[dict] = field(default_factory=list)
+    match_score: float = 0.0  # the tolerances used (the floor rule widens them with the head's noise floor)
+    box_tol: float = 0.0
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -47,15 +51,17 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / np.where(union > 0, union, 1.0), same)
 
 
-def match_detections(ref: np.ndarray, cand: np.ndarray, match_iou: float, match_score: float) -> DetectionMatch:
+def match_detections(
+    ref: np.ndarray, cand: np.ndarray, match_iou: float, match_score: float, box_tol: float = 0.0
+) -> DetectionMatch:
     """ref, cand: (B, k, 6) rows x1, y1, x2, y2, score, class."""
     ref, cand = np.asarray(ref, dtype=np.float64), np.asarray(cand, dtype=np.float64)
-    result = DetectionMatch()
+    result = DetectionMatch(match_score=match_score, box_tol=box_tol)
     if ref.ndim != 3 or cand.ndim != 3 or ref.shape[0] != cand.shape[0] or ref.shape[-1] != 6 or cand.shape[-1] != 6:
         result.passed, result.reason = False, f"shapes {tuple(ref.shape)} vs {tuple(cand.shape)}"
         return result
     for r, c in zip(ref, cand):
-        image = _match_image(r, c, match_iou, match_score)
+        image = _match_image(r, c, match_iou, match_score, box_tol)
         result.per_image.append(image)
         result.total += image["total"]
         result.matched += image["matched"]
@@ -69,7 +75,7 @@ def match_detections(ref: np.ndarray, cand: np.ndarray, match_iou: float, match_
     return result
 
 
-def _match_image(ref: np.ndarray, cand: np.ndarray, match_iou: float, match_score: float) -> dict:
+def _match_image(ref: np.ndarray, cand: np.ndarray, match_iou: float, match_score: float, box_tol: float) -> dict:
     if not (np.isfinite(ref).all() and np.isfinite(cand).all()):
         return {
             "total": len(ref),
@@ -80,6 +86,9 @@ def _match_image(ref: np.ndarray, cand: np.ndarray, match_iou: float, match_scor
             "worst_score_diff": float("inf"),
         }
     iou = box_iou(ref[:, :4], cand[:, :4])
+    if box_tol > 0:  # corners within the box tolerance count as a full match, whatever the IoU of a small box
+        close = np.abs(ref[:, None, :4] - cand[None, :, :4]).max(-1) <= box_tol
+        iou = np.where(close, np.maximum(iou, match_iou), iou)
     same_class = ref[:, None, 5] == cand[None, :, 5]
     score_diff = np.abs(ref[:, None, 4] - cand[None, :, 4])
     candidate_ok = same_class & (score_diff <= match_score)

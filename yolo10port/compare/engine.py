@@ -238,7 +238,8 @@ def diff_dumps(
                     continue
                 ref, cand = ref_file.get(name), cand_file.get(cand_name)
                 if name == DETECTIONS:
-                    report.detections = match_detections(ref, cand, tol.match_iou, tol.match_score)
+                    score_tol, box_tol = tol.detection_tolerances(floors)
+                    report.detections = match_detections(ref, cand, tol.match_iou, score_tol, box_tol)
                     continue
                 module_type = types.get(name) or cand_types.get(cand_name, "")
                 report.layers += compare_key(name, module_type, ref, cand, tol, floors, mean_floors)

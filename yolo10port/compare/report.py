@@ -165,10 +165,15 @@ def _columns(report: Report, rich: bool) -> list[tuple[str, Callable[[LayerRow],
 
 def _detections_cells(report: Report, columns) -> list[str]:
     det = report.detections
+    widened = det.match_score > 1e-4 or det.box_tol > 0  # the floor rule followed the head's noise
+    tolerance = f"Δscore {det.match_score:.1e}" + (f", {det.box_tol:.2g} px" if det.box_tol else "")
     values = {
         "layer": "detections",
         "type": "matched",
         "shape": f"{det.total} boxes",
+        "limit": f"Δscore {det.match_score:.1e}" + (f", {det.box_tol:.2g} px" if det.box_tol else "")
+        if widened
+        else "—",
         "cosine": f"IoU≥{_iou(det.worst_iou)}",
         "PCC": f"Δscore≤{det.worst_score_diff:.1e}",
     }

@@ -29,7 +29,7 @@ from yolo10port.errors import InputError
 # Measured (README, "Comparing and tolerances"); see the module docstring for the rule.
 K = 6.0
 K_MEAN = 3.5
-EPS = 1e-6
+EPS = 4e-6
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
 # Detections are matched, not compared elementwise (near-equal scores legitimately reorder top-k).
@@ -88,6 +88,15 @@ class Tolerances:
         if mean_floor is not None and math.isfinite(mean_floor):
             mean = own.get("k_mean", self.k_mean) * max(mean_floor, eps * ref_mean_abs)
         return Limit(value, "floor", value, 0.0, mean)
+
+    def detection_tolerances(self, floors: dict[str, float]) -> tuple[float, float]:
+        """(score tolerance, box tolerance in pixels) for matching detections. Under the floor rule they follow the
+        head's own noise: K × the floor of `model.23/scores` and of `model.23/boxes` (on a large model fed noise,
+        float32 alone moves scores by 1e-2), never below the fixed score tolerance."""
+        scores, boxes = floors.get("model.23/scores"), floors.get("model.23/boxes")
+        if self.mode != "floor" or scores is None:
+            return self.match_score, 0.0
+        return max(self.match_score, self.k * scores), self.k * (boxes or 0.0)
 
     def describe(self) -> dict:
         return {

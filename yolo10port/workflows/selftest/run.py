@@ -49,7 +49,7 @@ class Outcome:
     culprit: str | None  # isolated: the module whose own output is wrong
     detections: str  # matched/total
     expected: str = ""  # the layer the bug is in
-    margin: float | None = None  # the first failing row's max-abs ÷ its limit: how far past the limit the bug is
+    margin: float | None = None  # the first failing row's error ÷ its limit: how far past the limit the bug is
 
     @property
     def right_layer(self) -> bool:
@@ -163,6 +163,6 @@ def run_selftest(
                     culprit=report.culprit,
                     detections=f"{det.matched}/{det.total}" if det else "—",
                     expected=expected[mutation.name],
-                    margin=first.max_abs / first.limit if first and first.limit and first.max_abs is not None else None,
+                    margin=1 / first.margin if first and first.margin else None,  # how far past its limit
                 )
     return result
