@@ -171,9 +171,7 @@ def _detections_cells(report: Report, columns) -> list[str]:
         "layer": "detections",
         "type": "matched",
         "shape": f"{det.total} boxes",
-        "limit": f"Δscore {det.match_score:.1e}" + (f", {det.box_tol:.2g} px" if det.box_tol else "")
-        if widened
-        else "—",
+        "limit": tolerance if widened else "—",
         "cosine": f"IoU≥{_iou(det.worst_iou)}",
         "PCC": f"Δscore≤{det.worst_score_diff:.1e}",
     }
