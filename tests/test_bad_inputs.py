@@ -703,6 +703,9 @@ def test_interrupting_dump_leaves_nothing(env, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that runs the suite in the background ignores SIGINT, and children inherit that: Python then
+        # never installs its Ctrl-C handler. Give the child the default, as a terminal user's process has.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".*partial")) and time.monotonic() < deadline and process.poll() is None:

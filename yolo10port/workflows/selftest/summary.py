@@ -38,8 +38,46 @@ def summarise(paths: list[Path]) -> list[str]:
     return lines
 
 
+def by_candidate(paths: list[Path]) -> list[str]:
+    """Per scale, each honest candidate's smallest margin over every input; per bug input, the caught bugs'
+    smallest excess over their limit and the bugs that input missed in their own layer."""
+    rows, header = [], None
+    for path in paths:
+        data = json.loads(path.read_text())
+        names = list(data["honest"])
+        kinds = sorted({kind for row in data["outcomes"].values() for kind in row})
+        if header is None:
+            header = ["scale", *(f"{n} (smallest margin)" for n in names), *(f"bugs on {k}" for k in kinds)]
+            rows += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        cells = [data["scale"]]
+        for name in names:
+            margins = [h["smallest_margin"] for h in data["honest"][name].values()]
+            passed = all(h["passed"] for h in data["honest"][name].values())
+            finite = [m for m in margins if m is not None]
+            cells.append(("exact" if not finite else f"{min(finite):.1f}×") + ("" if passed else " FAILS"))
+        for kind in kinds:
+            found = [(o["margin"], bug) for bug, row in data["outcomes"].items() if (o := row.get(kind))]
+            right = [(m, bug) for (m, bug), o in zip(found, (data["outcomes"][b][kind] for _, b in found))
+                     if o["caught"] and o["first_failure"] and _at(o["first_failure"], o["expected"])]  # fmt: skip
+            wrong = sorted({bug for _, bug in found} - {bug for _, bug in right})
+            excess = min((m for m, _ in right if m is not None), default=math.nan)
+            cells.append(
+                f"{len(right)}/{len(found)} in their layer, ≥ {excess:.1f}×"
+                + (f"; not: {', '.join(w.replace('weight×1.001-', '') for w in wrong)}" if wrong else "")
+            )
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _at(row: str, layer: str) -> bool:
+    return row == layer or row.startswith((f"{layer}/", f"{layer}.", f"{layer}#"))
+
+
 def main() -> None:
-    print("\n".join(summarise([Path(p) for p in sys.argv[1:]])))
+    paths = [Path(p) for p in sys.argv[1:]]
+    print("\n".join(summarise(paths)))
+    print()
+    print("\n".join(by_candidate(paths)))
 
 
 if __name__ == "__main__":
