@@ -68,7 +68,7 @@ def test_all_scales_honours_format_and_output(make_fixture, tmp_path):
             "check",
             "--all-scales",
             "--imgsz",
-            "320",
+            "160",
             "--format",
             "junit",
             "-o",

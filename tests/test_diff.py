@@ -31,7 +31,7 @@ def dumps(make_fixture, tmp_path_factory):
     }
     dump_reference(path, files["ref"])
     dump_reference(path, files["ref_again"])
-    dump_reference(path, files["ref64"], RunSpec(dtype="float64"))
+    dump_reference(path, files["ref64"], RunSpec(dtype="float64"), floor=False)
     dump_clean(path, files["clean"])
     return files
 
@@ -177,7 +177,7 @@ def test_tolerance_file_overrides_a_layer(dumps, tmp_path):
     toml.write_text('[default]\nmode = "fixed"\natol = 0\nrtol = 0\n[layers."model.*"]\natol = 1.0\n')
     assert run_cli("diff", dumps["ref64"], dumps["ref"], "--tolerances", toml).returncode == 0
     toml.write_text('[layers."model.2*"]\nk = 0\n')  # a floor-rule override: K = 0 fails model.2x only
-    report = json.loads(run_cli("diff", dumps["ref64"], dumps["ref"], "--tolerances", toml, "-f", "json").stdout)
+    report = json.loads(run_cli("diff", dumps["ref"], dumps["ref64"], "--tolerances", toml, "-f", "json").stdout)
     assert {row["name"] for row in report["layers"] if not row["pass"]} == {
         "model.2",
         "model.20",

@@ -60,11 +60,13 @@ def run_check(
     candidate: str = "clean",
     require: str | None = None,
     isolated: bool = True,
+    floor: bool = True,
 ) -> CheckResult:
     """Check `candidate` (clean | onnxruntime | openvino | PATH.onnx) against the ultralytics reference for `spec`.
 
     `spec.dtype` is the candidate's; the reference runs in float32 with its float64 noise floor. `mutate` plants a
     bug in the loaded clean model (selftest). `reuse` keeps an export and reference dump already in `workdir`.
+    `floor=False` skips the reference's float64 run (for a check judged by a fixed rule only).
     """
     weights = model if isinstance(model, Weights) else read_weights(model)  # read once; exit 2 before any folder
     folder_given = Path(workdir) if workdir else None
@@ -75,7 +77,7 @@ def run_check(
             folder.mkdir(parents=True, exist_ok=True)
             result = _check_in(
                 weights, folder, spec, layers, fuse, tolerances, Steps(progress), drill, mutate, reuse, candidate,
-                require, isolated,
+                require, isolated, floor,
             )  # fmt: skip
             if folder_given is None:
                 result.files = {}
@@ -100,6 +102,7 @@ def _check_in(
     candidate_kind: str,
     require: str | None,
     isolated: bool = True,
+    floor: bool = True,
 ) -> CheckResult:
     from yolo10port.candidates import make_candidate
 
@@ -116,7 +119,7 @@ def _check_in(
     # reference dump is paid for.
     port = step("load", lambda: make_candidate(candidate_kind, weights, files, fuse=fuse, spec=spec))
     if not (reuse and files["reference"].exists()):
-        step("reference", lambda: dump_reference(weights, files["reference"], reference_spec))
+        step("reference", lambda: dump_reference(weights, files["reference"], reference_spec, floor=floor))
     if mutate is not None:
         mutate(port.model, weights.state_dict)
     step("candidate", lambda: port.dump(files["candidate"], spec))
