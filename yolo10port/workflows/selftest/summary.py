@@ -53,7 +53,7 @@ def by_candidate(paths: list[Path]) -> list[str]:
         for name in names:
             margins = [h["smallest_margin"] for h in data["honest"][name].values()]
             passed = all(h["passed"] for h in data["honest"][name].values())
-            finite = [m for m in margins if m is not None]
+            finite = [m for m in margins if m is not None and math.isfinite(m)]
             cells.append(("exact" if not finite else f"{min(finite):.1f}×") + ("" if passed else " FAILS"))
         for kind in kinds:
             found = [(o["margin"], bug) for bug, row in data["outcomes"].items() if (o := row.get(kind))]
