@@ -153,8 +153,13 @@ def _render(result, model: Path, mutations) -> None:
         spots = result.blind_spots(kind)
         out_console.print(f"{kind} input misses: {', '.join(spots) if spots else 'nothing'}", highlight=False)
     if result.passed:
+        # "caught" means by at least one input kind; the lines above say which inputs let which bugs through.
+        partly = sum(1 for kind in kinds if result.blind_spots(kind))
+        where = " on every input"
+        if partly:
+            where = f" by at least one input ({partly} input kinds miss some, listed above)"
         out_console.print(
-            f"[green]no false alarm; every one of {len(result.outcomes)} planted bugs caught in its own layer[/]"
+            f"[green]no false alarm; every one of {len(result.outcomes)} planted bugs caught in its own layer{where}[/]"
         )
     else:
         alarms = ", ".join(f"{name} on {kind}" for name, kind in result.false_alarms) or "—"
