@@ -109,7 +109,8 @@ def plot_errors(report: Report, path: str | Path) -> Path:
     verdict = "PASS" if report.passed else f"FAIL, first failure at {first}"
     subtitle = f"; {grouping}" if grouping else ""
     figure.suptitle(
-        f"{verdict}: {Path(report.label('candidate')).name} against {Path(report.label('reference')).name}{subtitle}",
+        f"{verdict}: reference {Path(report.label('reference')).name} · candidate "
+        f"{Path(report.label('candidate')).name}{subtitle}",  # argument order, as the tables read
         fontsize=10,
     )
     path = Path(path)
