@@ -57,37 +57,11 @@ def dump_reference(
     model = reference_network(weights, fuse=fuse, dtype=torch_dtype)
     unshare_modules(model)
     model.to(device)
-    head = model.model[-1]
-    head.max_det = spec.max_det
+    model.model[-1].max_det = spec.max_det
 
     def run(recorder: Recorder, dtype: torch.dtype) -> None:
         model.to(dtype)
-        images = model_input.tensor.to(device=device, dtype=dtype)
-        original = head.postprocess
-
-        # The head's own hook would see (detections, raw dict); DESIGN wants the decoded prediction before top-k
-        # at `model.23`, which is exactly what postprocess receives (permuted), and `detections`, what it returns.
-        def capture(preds: torch.Tensor) -> torch.Tensor:
-            if records_head:
-                recorder.record(DECODED_HEAD, preds.permute(0, 2, 1), type(head).__name__)
-            detections = original(preds)
-            recorder.record(DETECTIONS, detections, "postprocess")
-            return detections
-
-        def capture_input(_module, inputs) -> None:
-            recorder.record(DECODED_HEAD + INPUT_MARK, inputs[0], type(head).__name__)
-
-        records_head = spec.within is None or spec.within == DECODED_HEAD
-        head.postprocess = capture
-        pre_hook = head.register_forward_pre_hook(capture_input) if spec.with_inputs and records_head else None
-        skip = lambda p: p == DECODED_HEAD or is_one_to_many(p)  # noqa: E731
-        try:
-            with hooked(model, recorder, spec.depth, skip, spec.with_inputs, spec.within), torch.inference_mode():
-                model(images)
-        finally:
-            del head.postprocess
-            if pre_hook is not None:
-                pre_hook.remove()
+        run_hooked(model, model_input.tensor.to(device=device, dtype=dtype), recorder, spec)
 
     twin_dtype = DTYPES[TWIN[spec.dtype]]
     with numerics(device, tf32=False) as device_meta:
@@ -111,3 +85,34 @@ def dump_reference(
             twin=(lambda recorder: run(recorder, twin_dtype)) if floor else None,
             twin_label=f"the same network in {TWIN[spec.dtype]} on {spec.device}",
         )
+
+
+def run_hooked(model, images: torch.Tensor, recorder: Recorder, spec: RunSpec) -> None:
+    """One forward of the (unshared) reference network, every selected module's output sent to `recorder` under its
+    dump key: what `dump` writes, and what `spec` (the porter's specification) reads the key list from."""
+    head = model.model[-1]
+    original = head.postprocess
+
+    # The head's own hook would see (detections, raw dict); DESIGN wants the decoded prediction before top-k
+    # at `model.23`, which is exactly what postprocess receives (permuted), and `detections`, what it returns.
+    def capture(preds: torch.Tensor) -> torch.Tensor:
+        if records_head:
+            recorder.record(DECODED_HEAD, preds.permute(0, 2, 1), type(head).__name__)
+        detections = original(preds)
+        recorder.record(DETECTIONS, detections, "postprocess")
+        return detections
+
+    def capture_input(_module, inputs) -> None:
+        recorder.record(DECODED_HEAD + INPUT_MARK, inputs[0], type(head).__name__)
+
+    records_head = spec.within is None or spec.within == DECODED_HEAD
+    head.postprocess = capture
+    pre_hook = head.register_forward_pre_hook(capture_input) if spec.with_inputs and records_head else None
+    skip = lambda p: p == DECODED_HEAD or is_one_to_many(p)  # noqa: E731
+    try:
+        with hooked(model, recorder, spec.depth, skip, spec.with_inputs, spec.within), torch.inference_mode():
+            model(images)
+    finally:
+        del head.postprocess
+        if pre_hook is not None:
+            pre_hook.remove()
