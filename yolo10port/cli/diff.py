@@ -77,12 +77,22 @@ def diff(
         bool, typer.Option("--drill", help="list the submodules of the first failing layer (dumps at --depth all)")
     ] = False,
     plot: Annotated[Path | None, typer.Option(help="also draw the per-layer errors (log scale) to this PNG")] = None,
+    isolated: Annotated[
+        Path | None,
+        typer.Option(
+            help="the port's isolated dump: each module's output when fed the reference's recorded input "
+            "(<key>@input) under its own key; adds the isolated column, the culprit and drives --drill"
+        ),
+    ] = None,
 ):
     """Per-layer error table of two dumps (or two folders of dumps); exit 1 on a tolerance breach.
 
     Each row is judged against the reference's own noise floor (how far float32 moves it on this input) unless
     --tol fixed; --atol/--rtol alone also mean the fixed rule. Keys the candidate lacks are listed, not failed,
     unless --require.
+
+    With --isolated, a second dump of the port (each module fed the reference's recorded inputs, from `dump
+    --with-inputs`) adds the isolated column: the first module whose own error breaches is the culprit.
 
     [b]Example:[/] yolo10port diff ref.safetensors clean.safetensors --layer 0..23 --format junit -o report.xml
     """
@@ -92,17 +102,25 @@ def diff(
     check_format(format)
     for output in (out, plot):
         if output:
-            check_output_path(output, reference, candidate)
+            check_output_path(output, reference, candidate, *([isolated] if isolated else []))
     rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k)
     if reference.is_dir() or candidate.is_dir():
         from yolo10port.compare.sets import diff_sets
 
         result = diff_sets(reference, candidate, layer, rules, force, require)
+        if isolated:
+            from yolo10port.compare.isolated import attach_isolated_set
+
+            attach_isolated_set(result, reference, isolated, force)
         emit(result, format, out)
         raise typer.Exit(EXIT_PASS if result.passed else EXIT_BREACH)
     from yolo10port.compare import diff_dumps
 
     report = diff_dumps(reference, candidate, layer, rules, force, require)
+    if isolated:
+        from yolo10port.compare.isolated import attach_isolated_dump
+
+        attach_isolated_dump(report, reference, isolated, force)
     if drill and not report.passed:
         from yolo10port.compare.drill_rows import drill_existing
 

@@ -28,6 +28,14 @@ def golden(
     imgsz: Imgsz = 640,
     square: Square = False,
     depth: Depth = "1",
+    with_inputs: Annotated[
+        bool,
+        typer.Option(
+            "--with-inputs",
+            help="also record each module's input as <path>@input: what a port feeds each module alone to write "
+            "its isolated dump (diff --isolated)",
+        ),
+    ] = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -41,12 +49,14 @@ def golden(
     weights' sha256, the ultralytics and torch versions, imgsz, depth and, per input, each key's shape and floor.
     A candidate folder with the same file names is then judged with `yolo10port diff GOLDEN CANDIDATES`, which
     needs only the light install. An earlier golden set at the same place is replaced whole, once all is written.
+    With --with-inputs each dump also holds every module's recorded input (`<path>@input`), which a port feeds to
+    each module alone to write its isolated dumps (`yolo10port diff GOLDEN CANDIDATES --isolated ISOLATED`).
 
     [b]Example:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
     """
     from yolo10port.workflows.golden import make_golden, parse_inputs
 
-    spec = run_spec(imgsz=imgsz, square=square, depth=depth)
+    spec = run_spec(imgsz=imgsz, square=square, depth=depth, with_inputs=with_inputs)
     wanted = parse_inputs(inputs)
     out = out or beside(existing(model), ".golden")
 

@@ -179,6 +179,7 @@ def make_golden(
         "square": spec.square,
         "batch": spec.batch,
         "depth": spec.depth_label,
+        "with_inputs": spec.with_inputs,
         "dtype": spec.dtype,
         "inputs": {},
     }
