@@ -10,7 +10,8 @@ import pytest
 from tests.conftest import ROOT, assert_input_error, run_cli
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.reference.dump import dump_reference
-from yolo10port.reference.spec import build_spec
+from yolo10port.reference.spec import build_spec, subtree
+from yolo10port.reference.spec_markdown import render_markdown
 from yolo10port.weights.reader import read_weights
 
 IMGSZ = 64  # anchors 64 + 16 + 4 = 84; every module still runs
@@ -94,20 +95,25 @@ def test_spec_key_list_is_what_dump_writes(make_fixture, tmp_path, which):
     assert spec["nc"] == nc and spec["head"]["decoded_shape"] == [1, 4 + nc, 84]
     assert shapes["model.23.dfl.conv"] == [1, 1, 4, 84]
 
+    # the Markdown form: one section per module, with what a porter copies from it
+    text = render_markdown(subtree(spec, "model.10"))
+    assert "### `model.10.attn` · Attention" in text and "### `model.9" not in text
+    assert "num_heads = 2, head_dim = 64, key_dim = 32, scale = 0.1767766953" in text
+    assert "- call `model.10.attn`: (1, 128, 2, 2) → `model.10.attn` (1, 128, 2, 2)" in text
 
-def test_spec_command_markdown_json_and_one_line_errors(make_fixture, tmp_path):
+
+def test_spec_command_writes_json_of_one_subtree_and_refuses_with_one_line(make_fixture, tmp_path):
     model = make_fixture("n")
-    shown = run_cli("spec", model, "--imgsz", IMGSZ, "--module", "model.10")
-    assert shown.returncode == 0, shown.stderr
-    assert "### `model.10.attn` · Attention" in shown.stdout
-    assert "num_heads = 2, head_dim = 64, key_dim = 32, scale = 0.1767766953" in shown.stdout
-    assert "`model.9" not in shown.stdout  # only the subtree asked for
-    out = tmp_path / "spec.json"
-    written = run_cli("spec", model, "--imgsz", IMGSZ, "--format", "json", "-o", out)
+    out = tmp_path / "psa.json"
+    written = run_cli("spec", model, "--imgsz", IMGSZ, "--format", "json", "--module", "model.10", "-o", out)
     assert written.returncode == 0, written.stderr
     document = json.loads(out.read_text())
-    assert document["format"] == "yolo10port-spec/1" and len(document["modules"]) > 400
+    assert document["format"] == "yolo10port-spec/1"
+    paths = [entry["path"] for entry in document["modules"]]
+    assert paths[0] == "model.10" and all(p.startswith("model.10.") for p in paths[1:]) and len(paths) > 30
+    assert all(entry["key"].startswith("model.10") for entry in document["keys"]["outputs"])
     assert_input_error(run_cli("spec", model, "--imgsz", "65"), "--imgsz")
     assert_input_error(run_cli("spec", model, "--format", "xml"), "--format")
-    assert_input_error(run_cli("spec", model, "--imgsz", IMGSZ, "--module", "model.99"), "--module", "model.99")
     assert_input_error(run_cli("spec", tmp_path / "missing.pt"), "missing.pt")
+    assert_input_error(run_cli("spec", model, "--imgsz", IMGSZ, "--module", "model.99"), "--module", "model.99")
+    assert list(tmp_path.iterdir()) == [out]  # no partial output from the refused runs
