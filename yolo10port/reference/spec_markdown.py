@@ -34,7 +34,8 @@ def module_markdown(entry: dict) -> list[str]:
     for call in entry["calls"]:
         lines.append(f"- call `{call['key']}`: {_call(call)}")
     if entry["children"]:
-        lines.append("- children (in definition order): " + ", ".join(f"`{c}`" for c in entry["children"]))
+        children = ", ".join(f"`{c}`" for c in entry["children"])
+        lines.append(f"- children (as defined; they run in the order of the keys): {children}")
     for key, shape in entry["parameters"].items():
         lines.append(f"- tensor `{key}` {_shape(shape)}")
     if note := entry.get("note"):
