@@ -22,12 +22,16 @@ def golden(
             "--inputs",
             "-i",
             help="comma-separated: ones | zeros | random:SEED | image files (bus.jpg and zidane.jpg: ultralytics' "
-            "own photos when no such file exists) | dumps whose input tensor to reuse",
+            "own photos when no such file exists) | a folder of images | dumps whose input tensor to reuse",
         ),
     ] = DEFAULT_INPUTS,
     imgsz: Imgsz = 640,
     square: Square = False,
     depth: Depth = "1",
+    detections_only: Annotated[
+        bool,
+        typer.Option("--detections-only", help="dump only input, model.23 and detections: the reference side of `val`"),
+    ] = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -42,7 +46,8 @@ def golden(
     A candidate folder with the same file names is then judged with `yolo10port diff GOLDEN CANDIDATES`, which
     needs only the light install. An earlier golden set at the same place is replaced whole, once all is written.
 
-    [b]Example:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
+    [b]Examples:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
+              yolo10port golden yolov10s.pt --inputs val-images/ --detections-only -o val.golden/
     """
     from yolo10port.workflows.golden import make_golden, parse_inputs
 
@@ -53,6 +58,6 @@ def golden(
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, markup=False)
 
-    folder = make_golden(existing(model), out, wanted, spec, progress)
+    folder = make_golden(existing(model), out, wanted, spec, progress, detections_only)
     dumps = f"{len(wanted)} dump" + ("s" if len(wanted) > 1 else "")
     out_console.print(f"golden set → {folder} ({dumps} and {GOLDEN_INDEX})", highlight=False)

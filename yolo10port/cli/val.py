@@ -42,8 +42,11 @@ def val(
     worst: Annotated[int, typer.Option(help="how many of the worst images to list")] = 10,
     images: Annotated[
         Path | None,
-        typer.Option("--images", help="write the worst images' thumbnails (both sides' boxes) here; markdown/github "
-                     "show them", show_default=False),
+        typer.Option(
+            "--images",
+            help="write the worst images' thumbnails (both sides' boxes) here; markdown/github show them",
+            show_default=False,
+        ),
     ] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table | json | markdown | github | junit")] = "table",
     out: OutReport = None,
@@ -60,7 +63,7 @@ def val(
     (`yolo10port golden MODEL --inputs IMAGES/ --detections-only`) from the light install.
 
     [b]Examples:[/] yolo10port val yolov10s.pt --data coco8.yaml --candidate onnxruntime
-              yolo10port val yolov10s.golden --data images/ --candidate my-port-results/ --format github --images thumbs/
+              yolo10port val yolov10s.golden --data images/ --candidate port-results/ -f github --images thumbs/
     """
     from yolo10port.atomic import check_output_path
     from yolo10port.compare.val_report import VAL_FORMATS
@@ -103,9 +106,23 @@ def val(
             progress.update(task, description=f"val: {line}")
 
         result = run_val(
-            model, data, candidate, imgsz, square, conf, iou, resamples=bootstrap, seed=seed, dtype=dtype,
-            fuse=fuse, device=device, workdir=workdir, gate=Gate(max_map_drop, min_match), progress=step,
-            status=status, keep_rows=images is not None,
+            model,
+            data,
+            candidate,
+            imgsz,
+            square,
+            conf,
+            iou,
+            resamples=bootstrap,
+            seed=seed,
+            dtype=dtype,
+            fuse=fuse,
+            device=device,
+            workdir=workdir,
+            gate=Gate(max_map_drop, min_match),
+            progress=step,
+            status=status,
+            keep_rows=images is not None,
         )
     thumbnails = {}
     if images is not None:

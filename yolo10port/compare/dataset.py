@@ -181,10 +181,11 @@ class DatasetDiff:
         }
 
     def worst(self, count: int) -> list[ImageDiff]:
-        """The images that differ most: most boxes lost, shifted or gained, then the largest score change."""
+        """The images that differ most: most boxes lost, shifted or gained, then the lowest IoU of a matched box,
+        then the largest score change."""
         ranked = sorted(
             self.images,
-            key=lambda d: (-d.problems, -d.lost, -d.max_abs_score_delta, d.worst_iou, d.name),
+            key=lambda d: (-d.problems, -d.lost, d.worst_iou, -d.max_abs_score_delta, d.name),
         )
         return ranked[:count]
 

@@ -75,16 +75,25 @@ def verdict(result) -> str:
 
 
 def _worst(result, count: int):
-    return [d for d in result.diff.worst(count) if d.problems or d.max_abs_score_delta > 0 or d.input_cause]
+    return [
+        d
+        for d in result.diff.worst(count)
+        if d.problems or d.max_abs_score_delta > 0 or d.worst_iou < 1 or d.input_cause or d.at_conf
+    ]
 
 
 def _preprocessing_line(result) -> str:
     p = result.preprocessing
     detail = p.get("letterbox_detail") or p.get("letterbox")
     proof = p.get("predictor_identical")
-    proven = "" if proof is None else (
-        "; identical to ultralytics' predictor's input on the first image" if proof
-        else "; DIFFERS from ultralytics' predictor's input on the first image"
+    proven = (
+        ""
+        if proof is None
+        else (
+            "; identical to ultralytics' predictor's input on the first image"
+            if proof
+            else "; DIFFERS from ultralytics' predictor's input on the first image"
+        )
     )
     return f"preprocessing: imgsz {p.get('imgsz')}, letterbox {detail}, channels {p.get('channels')}{proven}"
 
@@ -98,9 +107,7 @@ def to_dict(result, worst: int = 10) -> dict:
         "reference": result.reference_label,
         "candidate": result.candidate_label,
         "pass": result.passed,
-        "first_failure": (
-            None if not failures else "match rate" if failures[0].startswith("match") else "mAP50-95 drop"
-        ),
+        "first_failure": next((name for name, ok, _ in result.checks if not ok), None),
         "tolerance": {
             "min_match": result.gate.min_match,
             "max_map_drop": result.gate.max_map_drop,
@@ -269,13 +276,18 @@ def render_github(result, worst: int = 10, thumbnails: dict[str, str] | None = N
         "|---|" + "---:|" * 6 + "---|",
         *("| " + " | ".join(_md_escape(c) for c in _image_row(image)) + " |" for image in result.diff.images),
     ]
-    lines += [f"<details><summary>Every image ({len(result.diff.images)})</summary>", "", *per_image, "", "</details>",
-              ""]
+    lines += [
+        f"<details><summary>Every image ({len(result.diff.images)})</summary>",
+        "",
+        *per_image,
+        "",
+        "</details>",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def render_junit(result, worst: int = 10) -> str:
-    d = result.diff
     suite = ET.Element("testsuite", name="yolo10port.val")
     cases = 0
     failures = 0
@@ -290,17 +302,10 @@ def render_junit(result, worst: int = 10) -> str:
         else:
             ET.SubElement(element, "system-out").text = text
 
-    rate_failed = d.match_rate < result.gate.min_match
-    case("match rate", f"match rate {d.match_rate:.4f} < {result.gate.min_match:g}" if rate_failed else None,
-         match_line(result))
-    if result.map is not None:
-        drop = result.map.drop
-        failed = not math.isfinite(drop) or drop > result.gate.max_map_drop
-        case("mAP50-95 drop", f"mAP50-95 drop {drop:.4f} > {result.gate.max_map_drop:g}" if failed else None,
-             map_line(result) or "")
-    cause = result.likely_cause()
-    if cause:
-        case("preprocessing", None, cause)
+    for name, ok, text in result.checks:
+        detail = {"match rate": match_line(result), "mAP50-95 drop": map_line(result) or ""}.get(name, "")
+        cause = result.likely_cause() if name == "input" else None
+        case(name, None if ok else text, "\n".join(filter(None, [text, detail, cause])))
     suite.set("tests", str(cases))
     suite.set("failures", str(failures))
     ET.SubElement(suite, "system-out").text = "\n".join([*summary_lines(result), verdict(result)])

@@ -51,16 +51,22 @@ class ValResult:
     rows: dict = field(default_factory=dict, repr=False)  # stem → both sides' rows (thumbnails; not reported)
 
     @property
-    def failures(self) -> list[str]:
-        failed = []
+    def checks(self) -> list[tuple[str, bool, str]]:
+        """The gate, item by item: (name, passed, what was measured against what)."""
         rate = self.diff.match_rate
-        if rate < self.gate.min_match:
-            failed.append(f"match rate {rate:.4f} < {self.gate.min_match:g}")
+        items = [("match rate", rate >= self.gate.min_match, f"match rate {rate:.4f} (min {self.gate.min_match:g})")]
         if self.map is not None:
             drop = self.map.drop
-            if not np.isfinite(drop) or drop > self.gate.max_map_drop:
-                failed.append(f"mAP50-95 drop {drop:.4f} > {self.gate.max_map_drop:g}")
-        return failed
+            ok = bool(np.isfinite(drop)) and drop <= self.gate.max_map_drop
+            items.append(("mAP50-95 drop", ok, f"mAP50-95 drop {drop:.4f} (max {self.gate.max_map_drop:g})"))
+        differing = sum(image.input_cause is not None for image in self.diff.images)
+        if differing:  # like diff's `input` row: a candidate fed another tensor is not the same pipeline
+            items.append(("input", False, f"input differs from the reference's on {differing} images"))
+        return items
+
+    @property
+    def failures(self) -> list[str]:
+        return [text for _, ok, text in self.checks if not ok]
 
     @property
     def passed(self) -> bool:
@@ -87,8 +93,9 @@ def _predictor_check(model: Path, image: Path, imgsz: int, tensor) -> bool:
     return tuple(theirs.shape) == tuple(tensor.shape) and bool((theirs == tensor).all())
 
 
-def _drill(model: Path, candidate: str, image: Path, stem: str, reference, cand, imgsz: int, square: bool,
-           dtype: str) -> str:
+def _drill(
+    model: Path, candidate: str, image: Path, stem: str, reference, cand, imgsz: int, square: bool, dtype: str
+) -> str:
     q = shlex.quote
     if isinstance(reference, FolderSide) and isinstance(cand, FolderSide):
         return f"yolo10port diff {q(str(reference.folder / f'{stem}.safetensors'))} " + q(
@@ -102,7 +109,9 @@ def _drill(model: Path, candidate: str, image: Path, stem: str, reference, cand,
             f"yolo10port diff {q(ref_dump)} {q(str(cand.folder / f'{stem}.safetensors'))}"
         )
     precision = f" --dtype {dtype}" if dtype != "float32" else ""
-    return f"yolo10port check {q(str(model))} --candidate {q(candidate)} --input {q(str(image))}{size}{precision} --drill"
+    return (
+        f"yolo10port check {q(str(model))} --candidate {q(candidate)} --input {q(str(image))}{size}{precision} --drill"
+    )
 
 
 def _on_original(output: SideOutput, image_hw: tuple[int, int], map_conf: float) -> np.ndarray:
@@ -141,8 +150,9 @@ def run_val(
     with tempfile.TemporaryDirectory(prefix="yolo10port-val-") as scratch:
         setup = Setup(model, imgsz, square, dtype, fuse, device, workdir or Path(scratch))
         reference, cand = _sides(model, candidate, setup, status)
-        result = _run(model, candidate, dataset, reference, cand, setup, conf, iou, map_conf, progress, status,
-                      keep_rows)
+        result = _run(
+            model, candidate, dataset, reference, cand, setup, conf, iou, map_conf, progress, status, keep_rows
+        )
     labelled = dataset.labels is not None
     if labelled:
         status(f"mAP of both sides and {resamples} paired bootstrap resamples…")
@@ -161,13 +171,17 @@ def run_val(
         **result,
     )
     if not labelled:
-        outcome.notes.append("no labels found (YOLO .txt beside the images or under labels/): detections compared, "
-                             "no mAP")
+        outcome.notes.append(
+            "no labels found (YOLO .txt beside the images or under labels/): detections compared, no mAP"
+        )
     return outcome
 
 
 def _sides(model: Path, candidate: str, setup: Setup, status: Callable[[str], None]):
+    from yolo10port.workflows.val_sides import check_candidate
+
     cand_path = Path(candidate)
+    check_candidate(candidate)  # a typo fails in a second, before the reference is loaded
     if is_golden(model):
         if not cand_path.is_dir():
             raise InputError(
@@ -177,8 +191,10 @@ def _sides(model: Path, candidate: str, setup: Setup, status: Callable[[str], No
             )
         reference = FolderSide(model, "reference")
     elif model.is_dir() and not (model / "config.json").is_file() and not (model / "model.safetensors").is_file():
-        raise InputError(model, f"is a folder without {GOLDEN_INDEX}: give weights, or a golden set (yolo10port golden "
-                         "MODEL --inputs DIR)")
+        raise InputError(
+            model,
+            f"is a folder without {GOLDEN_INDEX}: give weights, or a golden set (yolo10port golden MODEL --inputs DIR)",
+        )
     else:
         from yolo10port.dumps.spec import check_imgsz
 
@@ -203,8 +219,9 @@ def _image_hw(image: Path, reference, cand) -> tuple[int, int]:
         from yolo10port.dumps.inputs import read_image
     except ModuleNotFoundError:
         raise InputError(
-            image, "its size is recorded nowhere (a golden set made by `golden --inputs DIR` records it) and reading "
-            "images needs OpenCV (the full install)"
+            image,
+            "its size is recorded nowhere (a golden set made by `golden --inputs DIR` records it) and reading "
+            "images needs OpenCV (the full install)",
         ) from None
     return read_image(image).shape[:2]
 
@@ -215,8 +232,9 @@ def _run(model, candidate, dataset, reference, cand, setup, conf, iou, map_conf,
             missing = [stem for stem in dataset.stems if not side.has(stem)]
             if missing:
                 raise InputError(
-                    side.folder, f"has no result for {len(missing)} of the {len(dataset.images)} images (e.g. "
-                    f"{missing[0]}.safetensors or {missing[0]}.json)"
+                    side.folder,
+                    f"has no result for {len(missing)} of the {len(dataset.images)} images (e.g. "
+                    f"{missing[0]}.safetensors or {missing[0]}.json)",
                 )
     runs = isinstance(reference, Runner) or isinstance(cand, Runner)
     seconds = {"reference": 0.0, "candidate": 0.0, "preprocessing": 0.0}
@@ -263,8 +281,10 @@ def _run(model, candidate, dataset, reference, cand, setup, conf, iou, map_conf,
     if isinstance(cand, FolderSide) and all(d.input_cause is None for d in images):
         sample = cand.detect(dataset.stems[0])
         if sample.input is None:
-            notes.append("the candidate's results do not record the input it was fed: its preprocessing is not "
-                         "checked (write `input` into each dump to have it checked)")
+            notes.append(
+                "the candidate's results do not record the input it was fed: its preprocessing is not "
+                "checked (write `input` into each dump to have it checked)"
+            )
     classes = [int(r[:, 5].max()) + 1 for r in ref_rows + cand_rows if len(r)]
     classes += [int(lab[:, 0].max()) + 1 for lab in labels if len(lab)]
     nc = max([len(dataset.names), *classes, 1])
@@ -299,7 +319,8 @@ def _preprocessing(setup: Setup, runs: bool, reference, predictor_identical: boo
         "by": "yolo10port.dumps.inputs (the predictor's arithmetic), once per image, the same tensor to both sides",
         "letterbox": "square" if setup.square else "rect",
         "letterbox_detail": (
-            f"full {setup.imgsz}×{setup.imgsz} square" if setup.square
+            f"full {setup.imgsz}×{setup.imgsz} square"
+            if setup.square
             else f"longest side {setup.imgsz}, padded to the minimal stride-32 rectangle (ultralytics' predictor)"
         ),
         "imgsz": setup.imgsz,

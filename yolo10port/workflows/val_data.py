@@ -31,12 +31,15 @@ class Dataset:
 
 
 def label_path(image: Path) -> Path:
-    """ultralytics' img2label_paths: the last `/images/` of the path becomes `/labels/`; the suffix `.txt`."""
+    """ultralytics' img2label_paths (the last `/images/` of the path becomes `/labels/`, the suffix `.txt`) when
+    that file exists, else the `.txt` beside the image."""
     parts = list(image.parts)
     if "images" in parts[:-1]:
         index = len(parts) - 2 - parts[:-1][::-1].index("images")
         parts[index] = "labels"
-        return Path(*parts).with_suffix(".txt")
+        mirrored = Path(*parts).with_suffix(".txt")
+        if mirrored.is_file():
+            return mirrored
     return image.with_suffix(".txt")
 
 
@@ -72,7 +75,7 @@ def labels_in_pixels(labels: np.ndarray, image_hw: tuple[int, int]) -> np.ndarra
     return np.stack([cls, (cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], 1)
 
 
-def _images_in(folder: Path) -> list[Path]:
+def images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
@@ -97,7 +100,7 @@ def _from_yaml(path: Path) -> tuple[list[Path], dict[int, str], str]:
         where = Path(str(split))
         where = where if where.is_absolute() else root / where
         if where.is_dir():
-            images += _images_in(where)
+            images += images_in(where)
         elif where.is_file() and where.suffix == ".txt":  # a list of image paths, relative to the yaml's root
             for line in where.read_text().splitlines():
                 if line.strip():
@@ -113,7 +116,7 @@ def load_dataset(data: Path) -> Dataset:
     if not data.exists():
         raise InputError(data, "no such file or folder")
     if data.is_dir():
-        images, names, source = _images_in(data), {}, str(data)
+        images, names, source = images_in(data), {}, str(data)
     elif data.suffix in (".yaml", ".yml"):
         images, names, source = _from_yaml(data)
     else:

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from yolo10port.compare.sets import GOLDEN_INDEX  # noqa: F401  (val imports it from here)
 from yolo10port.errors import InputError
-
-GOLDEN_INDEX = "index.json"
 
 
 @dataclass
@@ -160,17 +159,25 @@ RUNNERS: dict[str, Callable[[Setup], Runner]] = {
 }
 
 
-def make_runner(candidate: str, setup: Setup) -> Runner:
-    if candidate in RUNNERS:
-        return RUNNERS[candidate](setup)
+def check_candidate(candidate: str) -> None:
+    """InputError unless `candidate` names a runner, an existing .onnx file or a folder of results."""
+    if candidate in RUNNERS or Path(candidate).is_dir():
+        return
     if candidate.endswith(".onnx"):
         if not Path(candidate).is_file():
             raise InputError("--candidate", f"{candidate}: no such file")
-        return GraphRunner(setup, "onnxruntime", Path(candidate))
+        return
     raise InputError(
         "--candidate",
         f"{candidate!r} is not one of {', '.join(RUNNERS)}, an .onnx file, nor a folder of per-image results",
     )
+
+
+def make_runner(candidate: str, setup: Setup) -> Runner:
+    check_candidate(candidate)
+    if candidate in RUNNERS:
+        return RUNNERS[candidate](setup)
+    return GraphRunner(setup, "onnxruntime", Path(candidate))
 
 
 # --- sides read from files: a golden set, a foreign port's results ----------------------------------------------
@@ -236,8 +243,11 @@ class FolderSide:
         dims = (meta.get("input") or "").rsplit(":", 1)[-1].split("x")
         if len(dims) == 4 and all(d.isdigit() for d in dims):
             return SideOutput(rows, None, (int(dims[2]), int(dims[3])))
-        raise InputError(path, "has neither an 'input' tensor nor an input shape in its metadata: boxes in input "
-                         "pixels cannot be mapped back to the image")
+        raise InputError(
+            path,
+            "has neither an 'input' tensor nor an input shape in its metadata: boxes in input "
+            "pixels cannot be mapped back to the image",
+        )
 
     def _json(self, path: Path) -> SideOutput:
         try:
