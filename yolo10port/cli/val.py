@@ -81,6 +81,11 @@ def val(
         raise InputError("--worst", f"{worst} is negative")
     if out:
         check_output_path(out, model, data)
+    if images is not None:
+        if images.exists() and not images.is_dir():
+            raise InputError(images, "--images is a file, not a folder")
+        if not images.exists() and not images.parent.is_dir():
+            raise InputError(images, f"--images: the folder {images.parent} does not exist")
     if device != "cpu":
         from yolo10port.cli.options import check_device
 

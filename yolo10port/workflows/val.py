@@ -98,15 +98,13 @@ def _drill(
 ) -> str:
     q = shlex.quote
     if isinstance(reference, FolderSide) and isinstance(cand, FolderSide):
-        return f"yolo10port diff {q(str(reference.folder / f'{stem}.safetensors'))} " + q(
-            str(cand.folder / f"{stem}.safetensors")
-        )
+        return f"yolo10port diff {q(str(reference.file(stem)))} {q(str(cand.file(stem)))}"
     size = f" --imgsz {imgsz}" + (" --square" if square else "")
     if isinstance(cand, FolderSide):
         ref_dump = f"{stem}.reference.safetensors"
         return (
             f"yolo10port dump {q(str(model))} --input {q(str(image))}{size} -o {q(ref_dump)} && "
-            f"yolo10port diff {q(ref_dump)} {q(str(cand.folder / f'{stem}.safetensors'))}"
+            f"yolo10port diff {q(ref_dump)} {q(str(cand.file(stem)))}"
         )
     precision = f" --dtype {dtype}" if dtype != "float32" else ""
     return (

@@ -24,6 +24,8 @@ import numpy as np
 from yolo10port.compare.sets import GOLDEN_INDEX  # noqa: F401  (val imports it from here)
 from yolo10port.errors import InputError
 
+MAX_ROWS = 8400 * 80  # a YOLOv10 keeps at most one row per (anchor, class): 640² has 8400 anchors, COCO 80 classes
+
 
 @dataclass
 class SideOutput:
@@ -210,7 +212,14 @@ class FolderSide:
         return (int(hw[0]), int(hw[1])) if hw else None
 
     def has(self, stem: str) -> bool:
-        return (self.folder / f"{stem}.safetensors").is_file() or (self.folder / f"{stem}.json").is_file()
+        return self.file(stem) is not None
+
+    def file(self, stem: str) -> Path | None:
+        """The result file of the image `stem`: its dump, else its JSON."""
+        for path in (self.folder / f"{stem}.safetensors", self.folder / f"{stem}.json"):
+            if path.is_file():
+                return path
+        return None
 
     def detect(self, stem: str) -> SideOutput:
         dump, result = self.folder / f"{stem}.safetensors", self.folder / f"{stem}.json"
@@ -235,6 +244,8 @@ class FolderSide:
             rows = rows[0]
         if rows.ndim != 2 or rows.shape[1] != 6:
             raise InputError(path, f"detections have shape {rows.shape}, not (1, k, 6)")
+        if len(rows) > MAX_ROWS:
+            raise InputError(path, f"{len(rows)} detections: more than the {MAX_ROWS} a YOLOv10 can keep per image")
         if tensor is not None:
             if tensor.ndim != 4 or tensor.shape[0] != 1:
                 raise InputError(path, f"its input has shape {tensor.shape}, not (1, 3, h, w)")
@@ -257,4 +268,6 @@ class FolderSide:
             raise InputError(
                 path, 'is not {"detections": [[x1, y1, x2, y2, score, class], …]} (original-image pixels)'
             ) from None
+        if len(rows) > MAX_ROWS:
+            raise InputError(path, f"{len(rows)} detections: more than the {MAX_ROWS} a YOLOv10 can keep per image")
         return SideOutput(rows, None, None, on_original=True)
