@@ -64,9 +64,13 @@ def _pycocotools():
         raise InputError(
             "--data", "mAP needs pycocotools, which this install lacks: pip install 'yolo10port[val]'"
         ) from None
-    import pycocotools
+    from importlib.metadata import PackageNotFoundError, version
 
-    return COCO, COCOeval, getattr(pycocotools, "__version__", "")
+    try:
+        installed = version("pycocotools")
+    except PackageNotFoundError:  # a source checkout on the path: the module, without its distribution's record
+        installed = ""
+    return COCO, COCOeval, installed
 
 
 def _coco(COCO, images: int, nc: int, boxes: list[np.ndarray], scored: bool):
