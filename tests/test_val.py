@@ -114,10 +114,6 @@ def test_degraded_port_breaches_the_gate(shapes, clean_model, tmp_path):
     assert "❌ FAIL" in text and "mAP50-95 drop" in text
     assert "yolo10port dump" in text and "yolo10port diff" in text  # a foreign port: dump the reference, diff it
     assert len(thumbs) == 3 and all(f"]({path})" in text and Path(path).stat().st_size for path in thumbs.values())
-    compare_a_clean_port = run_val(
-        DETECTOR, shapes, str(port_results(clean_model, images, tmp_path / "ok")), imgsz=IMGSZ, resamples=20
-    )
-    assert compare_a_clean_port.passed and compare_a_clean_port.map.delta == 0  # the same folder path, honest
 
 
 def test_bgr_port_is_named_from_the_light_install(shapes, clean_model, tmp_path):
@@ -125,7 +121,7 @@ def test_bgr_port_is_named_from_the_light_install(shapes, clean_model, tmp_path)
     ultralytics and OpenCV cannot be imported: exit 1, and the cause is named."""
     subset = tmp_path / "images"
     subset.mkdir()
-    for image in sorted((shapes.parent / "images" / "val").glob("*.png"))[:6]:
+    for image in sorted((shapes.parent / "images" / "val").glob("*.png"))[:4]:
         (subset / image.name).write_bytes(image.read_bytes())
         label = shapes.parent / "labels" / "val" / f"{image.stem}.txt"
         (subset / label.name).write_bytes(label.read_bytes())
@@ -133,7 +129,7 @@ def test_bgr_port_is_named_from_the_light_install(shapes, clean_model, tmp_path)
     made = run_cli("golden", DETECTOR, "--inputs", subset, "--imgsz", IMGSZ, "--detections-only", "-o", golden)
     assert made.returncode == 0, made.stderr
     index = json.loads((golden / "index.json").read_text())
-    assert len(index["inputs"]) == 6 and index["inputs"]["0000"]["image_hw"] == [IMGSZ, IMGSZ]
+    assert len(index["inputs"]) == 4 and index["inputs"]["0000"]["image_hw"] == [IMGSZ, IMGSZ]
     port = port_results(clean_model, sorted(subset.glob("*.png")), tmp_path / "port", bgr=True)
     light = (
         "import sys\n"
@@ -146,8 +142,8 @@ def test_bgr_port_is_named_from_the_light_install(shapes, clean_model, tmp_path)
     result = subprocess.run([sys.executable, "-c", light], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
-    assert report["val"]["failures"][-1] == "input differs from the reference's on 6 images"
-    assert "BGR/RGB swap" in report["val"]["likely_cause"] and "6/6 images" in report["val"]["likely_cause"]
+    assert report["val"]["failures"][-1] == "input differs from the reference's on 4 images"
+    assert "BGR/RGB swap" in report["val"]["likely_cause"] and "4/4 images" in report["val"]["likely_cause"]
     assert report["val"]["map"] is not None and report["val"]["throughput_images_per_s"]["candidate"] is None
     assert "BGR/RGB swap" in result.stderr
 

@@ -23,7 +23,10 @@ def _f(value: float | None, spec: str = ".4f") -> str:
 
 
 def _signed(value: float, spec: str = "+.4f") -> str:
-    return format(0.0 if value == 0 else value, spec)
+    """A delta with its sign; one too small for 4 decimals in scientific notation (never a misleading +0.0000)."""
+    if value == 0:
+        return "0"
+    return format(value, "+.1e" if abs(value) < 5e-5 else spec)
 
 
 def _rate(value: float | None) -> str:
@@ -139,6 +142,7 @@ def to_dict(result, worst: int = 10) -> dict:
             "map": result.map.to_dict() if result.map else None,
             "throughput_images_per_s": result.throughput,
             "seconds": result.seconds,
+            "timings": result.timings,
             "notes": result.notes,
             "worst": [{**w.to_dict(), "drill": result.drill.get(w.name)} for w in _worst(result, worst)],
             "per_image": [image.to_dict() for image in d.images],
@@ -178,7 +182,8 @@ def summary_lines(result) -> list[str]:
             f"max |Δ| {s['max_abs']:.2e}"
         )
     lines.append(_preprocessing_line(result))
-    lines.append(f"throughput: {speed_line(result)}; {result.seconds:.1f} s in all")
+    spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.timings.items())
+    lines.append(f"throughput: {speed_line(result)}; {result.seconds:.1f} s in all ({spent})")
     causes = result.diff.input_causes()
     for cause, count in causes.items():
         lines.append(f"input differs on {count} images: {cause}")

@@ -47,6 +47,7 @@ class ValResult:
     throughput: dict[str, float | None]  # images/s per side; None: read from files, not run
     seconds: float
     drill: dict[str, str] = field(default_factory=dict)  # image stem → the one command that drills into it
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step
     notes: list[str] = field(default_factory=list)
     rows: dict = field(default_factory=dict, repr=False)  # stem → both sides' rows (thumbnails; not reported)
 
@@ -155,7 +156,9 @@ def run_val(
     if labelled:
         status(f"mAP of both sides and {resamples} paired bootstrap resamples…")
         labels, ref_rows, cand_rows, nc = result.pop("map_inputs")
+        began = time.perf_counter()
         mean_ap = dataset_map(labels, ref_rows, cand_rows, nc, resamples, seed)
+        result["timings"]["mAP and bootstrap"] = time.perf_counter() - began
     else:
         result.pop("map_inputs")
         mean_ap = None
@@ -297,6 +300,7 @@ def _run(model, candidate, dataset, reference, cand, setup, conf, iou, map_conf,
         "preprocessing": preprocessing,
         "diff": DatasetDiff(images, conf, iou),
         "throughput": throughput,
+        "timings": {f"{name} runs" if name != "preprocessing" else name: t for name, t in seconds.items() if t},
         "drill": drill,
         "notes": notes,
         "map_inputs": (labels, ref_rows, cand_rows, nc),
