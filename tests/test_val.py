@@ -181,3 +181,35 @@ def test_usage_errors_are_one_line(shapes, tmp_path):
     assert_input_error(run_cli("val", DETECTOR, "--data", shapes, "--format", "model-explorer"), "--format")
     (tmp_path / "empty").mkdir()
     assert_input_error(run_cli("val", DETECTOR, "--data", tmp_path / "empty"), "holds no images")
+
+
+def test_each_box_is_classified_for_its_own_reason():
+    """matched, shifted, lost (and why), gained, and a crossing of the conf threshold, on hand-made rows."""
+    from yolo10port.compare.dataset import match_image
+
+    ref = np.array(
+        [
+            [10, 10, 50, 50, 0.90, 0],  # matched: the candidate has it to a fraction of a pixel
+            [100, 100, 140, 140, 0.80, 1],  # shifted: the candidate's box moved by 15 px
+            [200, 10, 240, 50, 0.70, 2],  # lost: the candidate calls it class 1
+            [10, 200, 50, 240, 0.60, 0],  # lost: the candidate scored it 0.10
+            [300, 300, 340, 340, 0.255, 1],  # at conf: the candidate has it at 0.249
+        ]
+    )
+    cand = np.array(
+        [
+            [10.2, 10, 50, 50.1, 0.91, 0],
+            [115, 100, 155, 140, 0.80, 1],
+            [200, 10, 240, 50, 0.70, 1],
+            [10, 200, 50, 240, 0.10, 0],
+            [300, 300, 340, 340, 0.249, 1],
+            [400, 400, 440, 440, 0.50, 2],  # gained
+        ]
+    )
+    diff = match_image("x", "x.png", ref, cand, conf=0.25, iou=0.9)
+    assert diff.reference_status == ["matched", "shifted", "lost", "lost", "at conf"]
+    assert diff.candidate_status == ["matched", "shifted", "gained", "gained"]
+    assert (diff.matched, diff.shifted, diff.lost, diff.gained, diff.at_conf) == (1, 1, 2, 2, 1)
+    assert diff.score_deltas == pytest.approx([0.01])
+    assert any("class 2 became 1" in note for note in diff.notes)
+    assert any("scored 0.100" in note for note in diff.notes)
