@@ -59,7 +59,8 @@ class ValResult:
         if self.map is not None:
             drop = self.map.drop
             ok = bool(np.isfinite(drop)) and drop <= self.gate.max_map_drop
-            items.append(("mAP50-95 drop", ok, f"mAP50-95 drop {drop:.4f} (max {self.gate.max_map_drop:g})"))
+            shown = format(drop + 0.0, ".1e" if 0 < abs(drop) < 5e-5 else ".4f")  # + 0.0: never "-0.0000"
+            items.append(("mAP50-95 drop", ok, f"mAP50-95 drop {shown} (max {self.gate.max_map_drop:g})"))
         differing = sum(image.input_cause is not None for image in self.diff.images)
         if differing:  # like diff's `input` row: a candidate fed another tensor is not the same pipeline
             items.append(("input", False, f"input differs from the reference's on {differing} images"))

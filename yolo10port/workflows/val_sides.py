@@ -199,11 +199,11 @@ class FolderSide:
         index = folder / GOLDEN_INDEX
         self.index = json.loads(index.read_text()) if index.is_file() else None
         self.kind = "golden" if self.index else "folder"
-        producer = ""
         if self.index:
-            producer = f"{self.index.get('weights', '?')}, {self.index.get('ultralytics', '')}".rstrip(", ")
-            producer = f"ultralytics {producer}" if not producer.startswith("ultralytics") else producer
-        self.label = f"golden set {folder.name} ({producer})" if self.index else f"results folder {folder.name}"
+            made_by = f"ultralytics {self.index.get('ultralytics', '?')} on {self.index.get('weights', '?')}"
+            self.label = f"golden set {folder.name} ({made_by})"
+        else:
+            self.label = f"results folder {folder.name}"
 
     def image_hw(self, stem: str) -> tuple[int, int] | None:
         """The original image's shape, as `golden` recorded it (a light install cannot decode images)."""
