@@ -142,10 +142,9 @@ def run_val(
 ) -> ValResult:
     """Reference and candidate over the dataset; see the module's docstring. `keep_rows` keeps each image's rows
     on both sides (on the original image) in `result.rows`, for thumbnails."""
-    from yolo10port.weights.hf import is_hf_reference
-
     model, data = Path(model), Path(data)
-    if not model.exists() and not is_hf_reference(model):  # hf:OWNER/NAME is found in the local cache later
+    # hf:OWNER/NAME is found in the local cache by the weights reader (not imported here: it imports torch).
+    if not model.exists() and not str(model).startswith("hf:"):
         raise InputError(model, "no such file or folder")
     dataset: Dataset = load_dataset(data)
     started = time.perf_counter()
