@@ -99,14 +99,18 @@ def _drill(
     model: Path, candidate: str, image: Path, stem: str, reference, cand, imgsz: int, square: bool, dtype: str
 ) -> str:
     q = shlex.quote
-    if isinstance(reference, FolderSide) and isinstance(cand, FolderSide):
-        return f"yolo10port diff {q(str(reference.file(stem)))} {q(str(cand.file(stem)))}"
     size = f" --imgsz {imgsz}" + (" --square" if square else "")
     if isinstance(cand, FolderSide):
+        # A foreign port: diff the reference's dump of this image with the port's (a JSON result holds only boxes:
+        # the port then dumps its layers for this image, fed the reference dump's `input`).
+        port = cand.file(stem)
+        port_dump = str(port) if port.suffix == ".safetensors" else f"PORT-DUMP-OF-{stem}.safetensors"
+        if isinstance(reference, FolderSide):
+            return f"yolo10port diff {q(str(reference.file(stem)))} {q(port_dump)}"
         ref_dump = f"{stem}.reference.safetensors"
         return (
             f"yolo10port dump {q(str(model))} --input {q(str(image))}{size} -o {q(ref_dump)} && "
-            f"yolo10port diff {q(ref_dump)} {q(str(cand.file(stem)))}"
+            f"yolo10port diff {q(ref_dump)} {q(port_dump)}"
         )
     precision = f" --dtype {dtype}" if dtype != "float32" else ""
     return (
@@ -114,10 +118,20 @@ def _drill(
     )
 
 
-def _on_original(output: SideOutput, image_hw: tuple[int, int], map_conf: float) -> np.ndarray:
+MAX_CLASSES = 10_000  # bounds the COCO evaluation's category table (a YOLOv10 head has nc classes, COCO 80)
+
+
+def _on_original(output: SideOutput, image_hw: tuple[int, int], map_conf: float, where: str) -> np.ndarray:
+    """The rows on the original image, above the mAP confidence; rows with NaN/Inf are dropped (their boxes then
+    count as lost), and a class that is no class id is an input error, not something to allocate for."""
     rows = output.rows if output.on_original else scale_rows(output.rows, output.input_hw, image_hw)
     rows = np.asarray(rows, dtype=np.float32).reshape(-1, 6)
-    return rows[rows[:, 4] > map_conf]
+    rows = rows[np.isfinite(rows).all(1) & (rows[:, 4] > map_conf)]
+    classes = rows[:, 5]
+    bad = classes[(classes < 0) | (classes >= MAX_CLASSES) | (classes != np.round(classes))]
+    if len(bad):
+        raise InputError(where, f"class {bad[0]:g} is not a class id (an integer in 0…{MAX_CLASSES - 1})")
+    return rows
 
 
 def run_val(
@@ -269,7 +283,8 @@ def _run(model, candidate, dataset, reference, cand, setup, conf, iou, map_conf,
             seconds[role] += out.seconds
             outputs[role] = out
         ref_out, cand_out = outputs["reference"], outputs["candidate"]
-        ref_kept, cand_kept = _on_original(ref_out, image_hw, map_conf), _on_original(cand_out, image_hw, map_conf)
+        ref_kept = _on_original(ref_out, image_hw, map_conf, f"{reference.label}, image {stem}")
+        cand_kept = _on_original(cand_out, image_hw, map_conf, f"{cand.label}, image {stem}")
         diff = match_image(stem, str(image), ref_kept, cand_kept, conf, iou)
         diff.input_cause = input_cause(ref_out.input, cand_out.input)
         images.append(diff)

@@ -63,8 +63,9 @@ def read_labels(path: Path) -> np.ndarray:
         else:
             raise InputError(path, f"line {number} has {len(values)} numbers; YOLO labels have 5 (class cx cy w h)")
     labels = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    if labels.size and ((labels[:, 0] < 0).any() or (labels[:, 0] != np.round(labels[:, 0])).any()):
-        raise InputError(path, "holds a class that is not a non-negative integer")
+    classes = labels[:, 0]
+    if labels.size and ((classes < 0).any() or (classes >= 10_000).any() or (classes != np.round(classes)).any()):
+        raise InputError(path, "holds a class that is not a class id (an integer in 0…9999)")
     return labels
 
 
