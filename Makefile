@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FIXTURES := build/fixtures
 
-.PHONY: install demo test lint format clean golden-summaries bench calibrate
+.PHONY: install demo test lint format clean golden-summaries bench calibrate val-shapes
 
 install: $(STAMP)
 
@@ -57,6 +57,15 @@ calibrate: $(STAMP)
 	done
 	$(BIN)/python -m yolo10port.workflows.selftest.summary build/calibrate-n.json build/calibrate-s.json \
 	  build/calibrate-m.json build/calibrate-b.json build/calibrate-l.json build/calibrate-x.json
+
+# val's figures (README, "Parity on a dataset"): the shapes detector on 200 held-out images at its imgsz 256; the
+# clean model, ONNX Runtime and OpenVINO must each pass with a mAP delta whose bootstrap interval contains 0.
+val-shapes: $(STAMP)
+	$(BIN)/python detector/make_dataset.py --out build/shapes-val --train 0 --val 200 --imgsz 256
+	for c in clean onnxruntime openvino; do \
+	  $(BIN)/yolo10port val detector/yolov10n-shapes.pt --data build/shapes-val/shapes.yaml --imgsz 256 \
+	    --candidate $$c --format json -o build/val-$$c.json || exit 1; \
+	done
 
 # Regenerate the committed golden summaries (after an intended ultralytics upgrade; review the git diff).
 golden-summaries: $(STAMP)

@@ -22,7 +22,7 @@ def golden(
             "--inputs",
             "-i",
             help="comma-separated: ones | zeros | random:SEED | image files (bus.jpg and zidane.jpg: ultralytics' "
-            "own photos when no such file exists) | dumps whose input tensor to reuse",
+            "own photos when no such file exists) | a folder of images | dumps whose input tensor to reuse",
         ),
     ] = DEFAULT_INPUTS,
     imgsz: Imgsz = 640,
@@ -35,6 +35,10 @@ def golden(
             help="also record each module's input as <path>@input: what a port feeds each module alone to write "
             "its isolated dump (diff --isolated)",
         ),
+    ] = False,
+    detections_only: Annotated[
+        bool,
+        typer.Option("--detections-only", help="dump only input, model.23 and detections: the reference side of `val`"),
     ] = False,
     out: Annotated[
         Path | None,
@@ -52,7 +56,8 @@ def golden(
     With --with-inputs each dump also holds every module's recorded input (`<path>@input`), which a port feeds to
     each module alone to write its isolated dumps (`yolo10port diff GOLDEN CANDIDATES --isolated ISOLATED`).
 
-    [b]Example:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
+    [b]Examples:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
+              yolo10port golden yolov10s.pt --inputs val-images/ --detections-only -o val.golden/
     """
     from yolo10port.workflows.golden import make_golden, parse_inputs
 
@@ -63,6 +68,6 @@ def golden(
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, markup=False)
 
-    folder = make_golden(existing(model), out, wanted, spec, progress)
+    folder = make_golden(existing(model), out, wanted, spec, progress, detections_only)
     dumps = f"{len(wanted)} dump" + ("s" if len(wanted) > 1 else "")
     out_console.print(f"golden set → {folder} ({dumps} and {GOLDEN_INDEX})", highlight=False)

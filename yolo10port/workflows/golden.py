@@ -25,6 +25,7 @@ from pathlib import Path
 from yolo10port import __version__
 from yolo10port.atomic import write_error
 from yolo10port.compare.sets import GOLDEN_INDEX  # `index.json`: diff of two folders pairs only the dumps
+from yolo10port.dumps.keys import DECODED_HEAD
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
 from yolo10port.formats import sha256_file
@@ -60,7 +61,7 @@ def parse_inputs(text: str) -> list[GoldenInput]:
     that would share a file name."""
     inputs: list[GoldenInput] = []
     taken: dict[str, str] = {}
-    for given in (part.strip() for part in text.split(",")):
+    for given in _expand_folders(part.strip() for part in text.split(",")):
         if not given:
             continue
         source = given
@@ -78,6 +79,21 @@ def parse_inputs(text: str) -> list[GoldenInput]:
     if not inputs:
         raise InputError("--inputs", "no input given (e.g. --inputs ones,random:0,bus.jpg)")
     return inputs
+
+
+def _expand_folders(parts):
+    """A folder among the inputs stands for every image in it (recursively, sorted): the reference side of
+    `val`, written once (`golden MODEL --inputs IMAGES/ --detections-only`)."""
+    from yolo10port.workflows.val_data import images_in
+
+    for part in parts:
+        if part and Path(part).is_dir():
+            found = images_in(Path(part))
+            if not found:
+                raise InputError("--inputs", f"the folder {part} holds no images")
+            yield from (str(image) for image in found)
+        else:
+            yield part
 
 
 def check_inputs(inputs: list[GoldenInput], spec: RunSpec) -> None:
@@ -150,9 +166,15 @@ def make_golden(
     inputs: list[GoldenInput],
     spec: RunSpec = RunSpec(),
     progress: Callable[[str], None] = lambda _line: None,
+    detections_only: bool = False,
 ) -> Path:
-    """One reference dump per input (with its noise floor) and `index.json`, in the folder `out`, atomically."""
+    """One reference dump per input (with its noise floor) and `index.json`, in the folder `out`, atomically.
+
+    `detections_only`: each dump holds only `input`, the decoded head (`model.23`) and `detections`: what `val`
+    compares, small enough for a folder of hundreds of images."""
     out = Path(out)
+    if detections_only:
+        spec = spec.but(depth=1, within=DECODED_HEAD)
     check_destination(out, Path(weights_path), *(Path(i.source) for i in inputs))
     check_inputs(inputs, spec)
     import torch
@@ -178,7 +200,7 @@ def make_golden(
         "imgsz": spec.imgsz,
         "square": spec.square,
         "batch": spec.batch,
-        "depth": spec.depth_label,
+        "depth": "detections" if detections_only else spec.depth_label,
         "with_inputs": spec.with_inputs,
         "dtype": spec.dtype,
         "inputs": {},
@@ -191,6 +213,11 @@ def make_golden(
             progress(f"[{number}/{len(inputs)}] {item.given}: ultralytics in float32, then float64 (noise floor)…")
             dump = dump_reference(weights, scratch / item.file, spec.but(input=item.source))
             index["inputs"][item.name] = entry = input_entry(item, dump)
+            if Path(item.source).is_file() and Path(item.source).suffix != ".safetensors":
+                from yolo10port.dumps.inputs import read_image
+
+                # The original image's size: `val` maps boxes back to it, from the light install (no OpenCV).
+                entry["image_hw"] = list(read_image(item.source).shape[:2])
             seconds = time.perf_counter() - started
             progress(f"[{number}/{len(inputs)}] {item.given} → {item.file}: {len(entry['keys'])} keys, {seconds:.1f} s")
         (scratch / GOLDEN_INDEX).write_text(render_index(index))
