@@ -42,9 +42,7 @@ def parse_options(pairs: list[str] | tuple[str, ...], known: dict[str, type], ru
         key, sep, value = pair.partition("=")
         key = key.strip()
         if not sep or key not in known:
-            raise InputError(
-                "--runtime-option", f"{pair!r}: {runtime} knows {', '.join(sorted(known))} (as KEY=VALUE)"
-            )
+            raise InputError("--runtime-option", f"{pair!r}: {runtime} knows {', '.join(sorted(known))} (as KEY=VALUE)")
         kind = known[key]
         if kind is bool:
             lowered = value.strip().lower()

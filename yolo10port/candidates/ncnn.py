@@ -375,13 +375,12 @@ def check_against_weights(candidate: NcnnCandidate, weights: Weights) -> None:
     arrays = conv_arrays(nmap.param, bin_path)
     ours = arrays.get(nmap.conv_layers["model.0.conv"])
     theirs = folded_stem(weights)
-    if ours is not None and theirs is not None and ours.size == theirs.size:
-        if _cosine(ours, theirs) < SAME_WEIGHTS_COSINE:
-            raise InputError(
-                candidate.path,
-                f"its model.0 conv is not {name}'s (cosine {_cosine(ours, theirs):.2f} with the checkpoint's "
-                f"BatchNorm-folded model.0 conv): exported from other weights; export these (yolo10port ncnn {name})",
-            )
+    if ours is not None and theirs is not None and _cosine(ours, theirs) < SAME_WEIGHTS_COSINE:
+        raise InputError(
+            candidate.path,
+            f"its model.0 conv is not {name}'s (cosine {_cosine(ours, theirs):.2f} with the checkpoint's "
+            f"BatchNorm-folded model.0 conv): exported from other weights; export these (yolo10port ncnn {name})",
+        )
     # The head's last class conv carries a bias and no BatchNorm: compare it with both heads of the checkpoint.
     final = "model.23.one2one_cv3.2.2"
     layer_index = nmap.conv_layers.get(final)

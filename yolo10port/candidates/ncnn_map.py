@@ -348,10 +348,10 @@ def map_param(param: NcnnParam, scale: str, nc: int, imgsz: int = 640) -> NcnnMa
         if call.type == "Concat":
             want = [param.source(blobs[s]) for s in call.sources if s in blobs]
             for index, layer in enumerate(param.layers):
-                if layer.type == "Concat" and index not in used_concats:
-                    if [param.source(b) for b in layer.inputs] == want:
-                        used_concats.add(index)
-                        return layer.outputs[0]
+                fits = layer.type == "Concat" and [param.source(b) for b in layer.inputs] == want
+                if fits and index not in used_concats:
+                    used_concats.add(index)
+                    return layer.outputs[0]
             return None
         if call.type == "Upsample":
             source = blobs.get(call.sources[0]) if call.sources else None

@@ -47,9 +47,8 @@ def check_output_folder(out: Path) -> None:
 
 
 def _metadata(weights: Weights, imgsz: int) -> str:
-    import torch
-
     import pnnx
+    import torch
 
     names = dict(weights.names) if weights.names else {i: f"class{i}" for i in range(weights.nc)}
     lines = [
