@@ -29,6 +29,7 @@ PARAM_MAGIC = "7767517"
 CONVS = ("Convolution", "ConvolutionDepthWise")
 FP32_TAG, FP16_TAG = 0x00000000, 0x01306B47  # ncnn's ModelBin tags before a weight array
 ONE_TO_MANY_FIX = "export the one-to-one head instead: yolo10port ncnn MODEL"
+EXPORT_MARKER = "# yolo10port ncnn export"  # first line of the metadata.yaml `yolo10port ncnn` writes
 
 
 @dataclass
@@ -117,38 +118,44 @@ def read_param(path: Path) -> NcnnParam:
     return NcnnParam(path, layers)
 
 
-def conv_arrays(param: NcnnParam, bin_path: Path) -> dict[int, np.ndarray]:
-    """Each conv layer's weight (float32, flat) read from the .bin, by layer index: ncnn stores the weighted
-    layers' arrays in .param order, a weight array behind a 4-byte type tag, biases and MemoryData raw."""
-    data = bin_path.read_bytes()
-    offset, weights = 0, {}
-
-    def raw(count: int) -> None:
-        nonlocal offset
-        offset += 4 * count
-
+def conv_spans(param: NcnnParam, data: bytes, where: Path) -> dict[int, tuple[int, int, str]]:
+    """Where each conv layer's weight array lies in the .bin bytes: layer index → (offset, count, dtype). ncnn
+    stores the weighted layers' arrays in .param order, a weight array behind a 4-byte type tag, biases and
+    MemoryData raw float32."""
+    offset, spans = 0, {}
     for index, layer in enumerate(param.layers):
         if layer.type in CONVS:
             size = layer.int(6)
+            if offset + 4 > len(data):
+                break
             (tag,) = np.frombuffer(data, "<u4", 1, offset)
             offset += 4
             if tag == FP32_TAG:
-                weights[index] = np.frombuffer(data, "<f4", size, offset)
+                spans[index] = (offset, size, "<f4")
                 offset += 4 * size
             elif tag == FP16_TAG:
-                weights[index] = np.frombuffer(data, "<f2", size, offset).astype(np.float32)
+                spans[index] = (offset, size, "<f2")
                 offset += (2 * size + 3) // 4 * 4
             else:
-                raise InputError(bin_path, f"{layer.name}: weights stored with tag {tag:#x} (quantized?), not read")
+                raise InputError(where, f"{layer.name}: weights stored with tag {tag:#x} (quantized?), not read")
             if layer.int(5):
-                raw(layer.int(0))
+                offset += 4 * layer.int(0)
         elif layer.type == "MemoryData":
-            raw(max(layer.int(0), 1) * max(layer.int(1), 1) * max(layer.int(2), 1) * max(layer.int(11), 1))
+            offset += 4 * max(layer.int(0), 1) * max(layer.int(1), 1) * max(layer.int(2), 1) * max(layer.int(11), 1)
         elif layer.type in ("InnerProduct", "BatchNorm", "Scale", "PReLU", "Embed", "LayerNorm", "GroupNorm"):
             break  # not in a YOLOv10 export: the offsets after it would be guesses
     if offset > len(data):
-        raise InputError(bin_path, f"shorter ({len(data)} bytes) than its .param's weights need ({offset})")
-    return weights
+        raise InputError(where, f"shorter ({len(data)} bytes) than its .param's weights need ({offset})")
+    return spans
+
+
+def conv_arrays(param: NcnnParam, bin_path: Path) -> dict[int, np.ndarray]:
+    """Each conv layer's weight (float32, flat) read from the .bin, by layer index."""
+    data = bin_path.read_bytes()
+    return {
+        index: np.frombuffer(data, dtype, count, offset).astype(np.float32)
+        for index, (offset, count, dtype) in conv_spans(param, data, bin_path).items()
+    }
 
 
 # --- the fused network of this scale and class count, traced on the meta device ---------------------------------
@@ -288,7 +295,8 @@ def refuse_one_to_many(param: NcnnParam, nc: int) -> None:
     meta = folder / "metadata.yaml"
     if meta.is_file():
         text = meta.read_text(encoding="utf-8", errors="replace")
-        if "end2end: false" in text and "yolo10port" not in text:
+        ultralytics_one_to_many = any(line.strip() == "end2end: false" for line in text.splitlines())
+        if ultralytics_one_to_many and not text.startswith(EXPORT_MARKER):
             raise InputError(
                 folder,
                 "ultralytics' ncnn export of YOLOv10 holds the one-to-many head only (its exporter drops the end2end "

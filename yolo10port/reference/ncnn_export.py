@@ -19,6 +19,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from yolo10port.candidates.ncnn_map import EXPORT_MARKER  # metadata.yaml's first line: a folder to replace
 from yolo10port.compare import Report, diff_dumps
 from yolo10port.dumps.spec import RunSpec, check_imgsz
 from yolo10port.errors import InputError
@@ -27,7 +28,6 @@ from yolo10port.reference.network import keep_torch_threads, reference_network
 from yolo10port.weights.reader import Weights
 
 VERIFY_INPUT = "random:0"
-MARKER = "yolo10port ncnn export"  # metadata.yaml's first line: a folder carrying it may be replaced
 # Proving the file, not the kernel: Winograd's F(6,3) transform rounds differently from a direct convolution, by more
 # than the float32 floor on some inputs (README, "ncnn and LiteRT"); the check runs ncnn with it off.
 VERIFY_OPTIONS = {"use_winograd_convolution": False}
@@ -35,7 +35,7 @@ VERIFY_OPTIONS = {"use_winograd_convolution": False}
 
 def is_ours(folder: Path) -> bool:
     meta = folder / "metadata.yaml"
-    return meta.is_file() and meta.read_text(encoding="utf-8", errors="replace").startswith(f"# {MARKER}")
+    return meta.is_file() and meta.read_text(encoding="utf-8", errors="replace").startswith(EXPORT_MARKER)
 
 
 def check_output_folder(out: Path) -> None:
@@ -52,7 +52,7 @@ def _metadata(weights: Weights, imgsz: int) -> str:
 
     names = dict(weights.names) if weights.names else {i: f"class{i}" for i in range(weights.nc)}
     lines = [
-        f"# {MARKER}: YOLOv10's one-to-one head decoded (B, 4 + nc, anchors), top-k left to the host",
+        f"{EXPORT_MARKER}: YOLOv10's one-to-one head decoded (B, 4 + nc, anchors), top-k left to the host",
         f"description: YOLOv10-{weights.scale} one-to-one head from {weights.path.name}",
         "task: detect",
         "end2end: true",
