@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,14 +148,23 @@ class NcnnRuntime:
         }
 
 
-def anchors_imgsz(nmap: NcnnMap) -> int | None:
-    """The square input size a static export was traced at, from its anchor-point constant (2 × A)."""
+def exported_size(nmap: NcnnMap) -> tuple[int, int] | None:
+    """(height, width) a static export was traced at: from metadata.yaml's `imgsz` (ours and ultralytics'), else a
+    square read from the anchor-point constant (2 × A)."""
+    meta = nmap.param.path.parent / "metadata.yaml"
+    if meta.is_file():
+        text = meta.read_text(encoding="utf-8", errors="replace")
+        found = re.search(r"^imgsz:\s*\[\s*(\d+)\s*,\s*(\d+)\s*\]", text, re.M) or re.search(
+            r"^imgsz:\s*\n-\s*(\d+)\s*\n-\s*(\d+)", text, re.M
+        )
+        if found:
+            return int(found.group(1)), int(found.group(2))
     for layer in nmap.param.layers:
         if layer.type == "MemoryData" and layer.int(1) == 2:
             anchors = layer.int(0)
             side = 32 * (anchors / 21) ** 0.5  # A = (s/8)² + (s/16)² + (s/32)² = 21 (s/32)²
             if side == int(side):
-                return int(side)
+                return int(side), int(side)
     return None
 
 
@@ -165,7 +175,7 @@ class NcnnCandidate:
     path: Path
     nmap: NcnnMap
     runtime: NcnnRuntime
-    imgsz: int
+    size: tuple[int, int]  # (height, width) it was exported at: ncnn runs a static export at that size only
     label: str
     kind: str = "ncnn"
     weights_sha256: str = ""
@@ -179,12 +189,12 @@ class NcnnCandidate:
         scale, nc = scale_of(param)
         refuse_one_to_many(param, nc)
         probe = map_param(param, scale, nc)  # blob names do not depend on the size; the anchors do
-        imgsz = anchors_imgsz(probe) or 640
-        nmap = map_param(param, scale, nc, imgsz)
+        size = exported_size(probe) or (640, 640)
+        nmap = map_param(param, scale, nc, *size)
         runtime = NcnnRuntime(param_path, bin_path, options)
         version = ".".join(runtime.version.split(".")[:2])
         label = f"ncnn {version} on {Path(path).name} ({ncnn_kernels(runtime.options)})"
-        candidate = cls(Path(path), nmap, runtime, imgsz, label, notes=list(nmap.notes))
+        candidate = cls(Path(path), nmap, runtime, size, label, notes=list(nmap.notes))
         if not (param_path.parent / "metadata.yaml").is_file():
             candidate.note(
                 "no metadata.yaml beside the model: whether it holds the one-to-one head cannot be read from the file "
@@ -213,23 +223,24 @@ class NcnnCandidate:
     def model_input(self, spec: RunSpec) -> tuple[ModelInput, RunSpec]:
         model_input = make_input(spec)
         shape = tuple(model_input.tensor.shape)
-        if shape[2:] == (self.imgsz, self.imgsz):
+        if shape[2:] == self.size:
             return model_input, spec
+        h, w = self.size
         is_image = model_input.letterbox is not None and not spec.square
-        if is_image and spec.imgsz == self.imgsz:
+        if is_image and spec.imgsz == h == w:
             if self.auto_square:
                 self.note(
-                    f"the ncnn model is static at {self.imgsz}×{self.imgsz}: the image was letterboxed to the full "
-                    "square; dump the reference with --square to compare"
+                    f"the ncnn model is static at {h}×{w}: the image was letterboxed to the full square; dump the "
+                    "reference with --square to compare"
                 )
                 return self.model_input(spec.but(square=True))
             raise InputError(
                 "--square",
-                f"the ncnn model is static at {self.imgsz}×{self.imgsz}, but {Path(spec.input).name} letterboxes to "
+                f"the ncnn model is static at {h}×{w}, but {Path(spec.input).name} letterboxes to "
                 f"{shape[2]}×{shape[3]}: re-run with --square",
             )
         raise InputError(
-            "--imgsz", f"the ncnn model was exported at {self.imgsz}: re-run with --imgsz {self.imgsz}, or export again"
+            "--imgsz", f"the ncnn model was exported for {h}×{w} inputs, not {shape[2]}×{shape[3]}: export it again"
         )
 
     # -- dump -----------------------------------------------------------------------------------------------------
@@ -338,7 +349,7 @@ class NcnnCandidate:
         recorded = recorded_input(reader, key)
         if recorded is None:
             return None
-        call = traced(self.nmap.scale, self.nmap.nc, self.imgsz).calls.get(key)
+        call = traced(self.nmap.scale, self.nmap.nc, *self.size).calls.get(key)
         if isinstance(recorded, list):  # a Concat or the head: its inputs are the outputs of the calls it read
             if call is None or len(call.sources) != len(recorded):
                 return None
@@ -415,10 +426,12 @@ def ncnn_candidate(
     if kind == "ncnn":
         from yolo10port.reference.ncnn_export import export_ncnn
 
-        tag = f"{weights.source_sha256[:12]}-{spec.imgsz}"
+        # Exported at the input's own size (an image letterboxes to a rectangle): a static export runs that alone.
+        _, _, h, w = make_input(spec).tensor.shape
+        tag = f"{weights.source_sha256[:12]}-{h}x{w}"
         path = files["weights"].with_name(f"{files['weights'].stem}-{tag}_ncnn_model")
         if not (path / PARAM_NAME).exists():
-            export_ncnn(weights, path, imgsz=spec.imgsz)
+            export_ncnn(weights, path, imgsz=spec.imgsz, shape=(h, w))
     else:
         path = Path(kind)
     candidate = NcnnCandidate.open(path, options)

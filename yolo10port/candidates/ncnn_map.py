@@ -179,7 +179,7 @@ class Traced:
 
 
 @functools.lru_cache(maxsize=8)
-def traced(scale: str, nc: int, imgsz: int = 640) -> Traced:
+def traced(scale: str, nc: int, imgsz: int = 640, width: int | None = None) -> Traced:
     """The clean YOLOv10 (paths equal ultralytics') traced on the meta device: every module call with its output
     shape and children, and the convs a fused export keeps (RepVGGDW's 3×3 branch folds into the 7×7)."""
     import torch
@@ -226,7 +226,7 @@ def traced(scale: str, nc: int, imgsz: int = 640) -> Traced:
             module.register_forward_pre_hook(functools.partial(lambda m, i, path: pre(m, i, path), path=path))
             module.register_forward_hook(functools.partial(lambda m, i, o, path: post(m, i, o, path), path=path))
     with torch.no_grad():
-        model.decoded(torch.zeros(1, 3, imgsz, imgsz, device="meta"))
+        model.decoded(torch.zeros(1, 3, imgsz, width or imgsz, device="meta"))
     return Traced(calls, convs, attrs)
 
 
@@ -304,9 +304,9 @@ def refuse_one_to_many(param: NcnnParam, nc: int) -> None:
             )
 
 
-def map_param(param: NcnnParam, scale: str, nc: int, imgsz: int = 640) -> NcnnMap:
+def map_param(param: NcnnParam, scale: str, nc: int, imgsz: int = 640, width: int | None = None) -> NcnnMap:
     """Name the blobs of `param` by module path of YOLOv10-`scale` with `nc` classes (see the module docstring)."""
-    trace = traced(scale, nc, imgsz)
+    trace = traced(scale, nc, imgsz, width)
     conv_index = param.convs()
     if len(conv_index) != len(trace.convs):
         raise InputError(

@@ -46,7 +46,7 @@ def check_output_folder(out: Path) -> None:
         raise InputError(out, f"output folder {out.parent} does not exist")
 
 
-def _metadata(weights: Weights, imgsz: int) -> str:
+def _metadata(weights: Weights, shape: tuple[int, int]) -> str:
     import pnnx
     import torch
 
@@ -59,7 +59,7 @@ def _metadata(weights: Weights, imgsz: int) -> str:
         "head: one2one",
         "output: decoded (4 + nc) x anchors, boxes xyxy in input pixels, scores after sigmoid; no top-k",
         f"weights_sha256: {weights.source_sha256}",
-        f"imgsz: [{imgsz}, {imgsz}]",
+        f"imgsz: [{shape[0]}, {shape[1]}]",
         "batch: 1",
         f"pnnx: '{pnnx.__version__}'",
         f"torch: '{torch.__version__}'",
@@ -75,8 +75,11 @@ def json_str(text: str) -> str:
     return json.dumps(str(text))  # a YAML flow scalar: quotes and escapes, whatever the class name holds
 
 
-def export_ncnn(weights: Weights | str | Path, out: str | Path, imgsz: int = 640) -> Path:
-    """Export `weights` (one-to-one head, decoded, no top-k) as an ncnn model folder `out`, static 1×3×imgsz×imgsz."""
+def export_ncnn(
+    weights: Weights | str | Path, out: str | Path, imgsz: int = 640, shape: tuple[int, int] | None = None
+) -> Path:
+    """Export `weights` (one-to-one head, decoded, no top-k) as an ncnn model folder `out`, static 1×3×imgsz×imgsz
+    (or 1×3×H×W for `shape`: the rectangle an image letterboxes to). ncnn's Reshape layers keep the traced sizes."""
     import pnnx
     import torch
 
@@ -90,7 +93,10 @@ def export_ncnn(weights: Weights | str | Path, out: str | Path, imgsz: int = 640
     head.postprocess = lambda preds: preds.permute(0, 2, 1)  # undo the head's permute: (B, 4 + nc, A), no top-k
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    example = torch.zeros(1, 3, imgsz, imgsz)
+    shape = shape or (imgsz, imgsz)
+    for side in shape:
+        check_imgsz(side)
+    example = torch.zeros(1, 3, *shape)
     with torch.no_grad():
         model(example)  # the head caches its anchors on a first call: the trace then sees the same graph twice
     with tempfile.TemporaryDirectory(prefix=".ncnn-export-", dir=out.parent) as scratch:
@@ -116,7 +122,7 @@ def export_ncnn(weights: Weights | str | Path, out: str | Path, imgsz: int = 640
             os.chdir(cwd)
         if not files["ncnnparam"].is_file():
             raise InputError(out, "pnnx wrote no ncnn model (see its log above)")
-        (work / "model" / "metadata.yaml").write_text(_metadata(weights, imgsz), encoding="utf-8")
+        (work / "model" / "metadata.yaml").write_text(_metadata(weights, shape), encoding="utf-8")
         old = None
         if out.exists():  # ours (checked above): moved aside, removed once the new one is in place
             old = work / "previous"
