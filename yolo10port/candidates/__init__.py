@@ -62,6 +62,12 @@ def make_candidate(
         from yolo10port.candidates.ncnn import runtime_options as ncnn_options
 
         return ncnn_candidate(kind, weights, files, spec, ncnn_options(runtime_options or []))
+    if kind.endswith(".tflite"):
+        from yolo10port.candidates.litert import litert_candidate
+        from yolo10port.candidates.litert import runtime_options as litert_options
+
+        return litert_candidate(kind, weights, spec, litert_options(runtime_options or []))
     raise InputError(
-        "--candidate", f"{kind!r} is not one of {', '.join(KINDS)} nor a path to an .onnx file or an ncnn model"
+        "--candidate",
+        f"{kind!r} is not one of {', '.join(KINDS)} nor a path to an .onnx file, an ncnn model or a .tflite",
     )

@@ -362,3 +362,29 @@ def _scale_nc(interpreter, path: Path) -> tuple[str, int]:
         if SCALE_SIGNATURES[scale][0] == stem and len(traced(scale, nc).convs) in (len(convs), len(convs) + 1):
             return scale, nc
     raise InputError(path, f"its stem ({stem} channels, {len(convs)} convolutions) matches none of the six scales")
+
+
+def litert_candidate(path: str, weights, spec: RunSpec, options: dict[str, object] | None = None) -> LiteRtCandidate:
+    """`check --candidate MODEL.tflite`: the file, after checking it is these weights' network (scale, class count,
+    and model.0's conv against the checkpoint's BatchNorm-folded one)."""
+    from yolo10port.candidates.graph import SAME_WEIGHTS_COSINE, folded_stem
+
+    candidate = LiteRtCandidate.open(path, options)
+    name = weights.path.name
+    if (candidate.scale, candidate.nc) != (weights.scale, weights.nc):
+        raise InputError(
+            path,
+            f"the .tflite is YOLOv10-{candidate.scale} with {candidate.nc} classes, {name} is YOLOv10-{weights.scale} "
+            f"with {weights.nc}: give the file exported from these weights",
+        )
+    interpreter = LiteRtRuntime(Path(path), {"resolver": "builtin", "num_threads": 1}).interpreter
+    first = next(op for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D")  # noqa: SLF001
+    ours = np.asarray(interpreter.get_tensor(int(first["inputs"][1])), np.float64).transpose(0, 3, 1, 2)
+    theirs = folded_stem(weights)
+    if theirs is not None and ours.shape == theirs.shape:
+        a, b = ours.ravel(), theirs.ravel()
+        cosine = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0))
+        if cosine < SAME_WEIGHTS_COSINE:
+            raise InputError(path, f"its model.0 conv is not {name}'s (cosine {cosine:.2f}): other weights")
+    candidate.weights_sha256 = weights.source_sha256
+    return candidate
