@@ -132,3 +132,54 @@ def test_check_refuses_another_networks_ncnn_model(exported, tmp_path):
     other = _plant(folder, tmp_path / "other_ncnn_model", "model.0.conv", -1.0)
     with pytest.raises(InputError, match="model.0 conv is not .*yolo10port ncnn"):
         check_against_weights(NcnnCandidate.open(other), read_weights(weights))
+
+
+# --- LiteRT: the export needs litert-torch in its own environment (`make litert-export`); used when it exists -----
+
+LITERT_MODEL = Path(__file__).resolve().parents[1] / "build" / "litert" / "yolov10n-160.tflite"
+LITERT_WEIGHTS = LITERT_MODEL.with_suffix(".pt")
+needs_litert_export = pytest.mark.skipif(
+    not LITERT_MODEL.is_file(), reason="no LiteRT export: `make litert-export` makes one (separate environment)"
+)
+
+
+@needs_litert_export
+def test_litert_maps_every_depth_and_passes(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from yolo10port.workflows.check import run_check
+
+    spec = RunSpec(input="random:0", imgsz=IMGSZ)
+    for resolver in ("xnnpack", "builtin"):
+        result = run_check(
+            LITERT_WEIGHTS,
+            tmp_path / resolver,
+            spec,
+            candidate=str(LITERT_MODEL),
+            runtime_options=[f"resolver={resolver}"],
+        )
+        assert result.report.passed, result.report.first_failure
+        meta = safetensors_metadata(result.files["candidate"])
+        assert meta["kernels"] == resolver and json.loads(meta["litert_options"])["resolver"] == resolver
+
+
+@needs_litert_export
+def test_litert_planted_weight_bug_is_named_at_model_13(tmp_path):
+    """One conv filter of model.13 × 1.001, found by its bytes in the flatbuffer."""
+    pytest.importorskip("ai_edge_litert")
+    from yolo10port.candidates.litert import LiteRtCandidate, LiteRtRuntime
+    from yolo10port.workflows.check import run_check
+
+    candidate = LiteRtCandidate.open(LITERT_MODEL)
+    structure = LiteRtRuntime(LITERT_MODEL, {"resolver": "builtin", "num_threads": 1}).interpreter
+    conv_output = candidate.lmap.values["model.13.cv1.conv"]
+    op = next(o for o in structure._get_ops_details() if conv_output in o["outputs"])
+    weights = np.asarray(structure.get_tensor(int(op["inputs"][1])))
+    data = LITERT_MODEL.read_bytes()
+    start = data.find(weights.tobytes())
+    assert start >= 0 and data.find(weights.tobytes(), start + 1) < 0
+    buggy = tmp_path / "buggy.tflite"
+    scaled = (weights * np.float32(1.001)).astype(weights.dtype).tobytes()
+    buggy.write_bytes(data[:start] + scaled + data[start + len(scaled) :])
+    spec = RunSpec(input="random:0", imgsz=IMGSZ)
+    report = run_check(LITERT_WEIGHTS, tmp_path / "work", spec, candidate=str(buggy)).report
+    assert not report.passed and report.first_failure == "model.13", report.first_failure
