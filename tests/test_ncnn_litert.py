@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_input_error, run_cli
+
+from tests.conftest import assert_input_error, run_cli
 
 pytest.importorskip("ncnn")
 pytest.importorskip("pnnx")
