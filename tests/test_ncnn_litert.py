@@ -184,3 +184,29 @@ def test_litert_planted_weight_bug_is_named_at_model_13(tmp_path):
     spec = RunSpec(input="random:0", imgsz=IMGSZ)
     report = run_check(LITERT_WEIGHTS, tmp_path / "work", spec, candidate=str(buggy)).report
     assert not report.passed and report.first_failure == "model.13", report.first_failure
+
+
+def test_litert_scope_names_map_to_module_paths():
+    """The mapping rules on litert-torch's own tensor names (as its export of the n fixture writes them); runs
+    without an export."""
+    pytest.importorskip("ai_edge_litert")
+    from yolo10port.candidates.graph import reference_tree
+    from yolo10port.candidates.litert import as_nchw, scope_paths
+
+    tree = reference_tree("n", 80)
+    root = "ultralytics.nn.tasks.DetectionModel/"
+    conv, block, act = "ultralytics.nn.modules.conv.", "ultralytics.nn.modules.block.", "torch.nn.modules.activation."
+    assert scope_paths(f"{root}{block}C2f_6/{conv}Conv_cv2/{act}SiLU_act;", tree) == ["model.6.cv2.act"]
+    bottleneck = f"{root}{block}C2f_13/{block}Bottleneck_0/{conv}Conv_cv1/torch.nn.modules.conv.Conv2d_conv;3"
+    assert scope_paths(bottleneck, tree) == ["model.13.m.0.cv1.conv"]  # the ModuleList `m` is not in the name
+    assert scope_paths(f"{root}torch.nn.modules.upsampling.Upsample_11;1", tree) == ["model.11"]
+    head = f"{root}ultralytics.nn.modules.head.v10Detect_23/torch.nn.modules.container.Sequential_0/"
+    assert sorted(scope_paths(head + "torch.nn.modules.conv.Conv2d_2;", tree)) == [
+        "model.23.one2one_cv2.0.2",
+        "model.23.one2one_cv3.0.2",
+    ]  # two ModuleLists hold a member 0: the shape decides
+    assert scope_paths("arith.constant14", tree) == []
+    nhwc = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(1, 3, 4, 10)
+    assert np.array_equal(as_nchw(nhwc, (1, 10, 3, 4)), nhwc.transpose(0, 3, 1, 2))
+    assert as_nchw(nhwc, (1, 3, 4, 10)) is nhwc  # already the reference's shape: kept
+    assert as_nchw(nhwc, (1, 7, 3, 4)) is None
