@@ -115,13 +115,14 @@ def export_ncnn(
         cwd = os.getcwd()
         try:
             os.chdir(work)  # pnnx leaves debug files in the working folder
-            with keep_torch_threads(), warnings.catch_warnings(), _quiet():
+            with keep_torch_threads(), warnings.catch_warnings(), _quiet(work / "pnnx.log"):
                 warnings.simplefilter("ignore")  # tracer warnings about the head's shape-dependent Python
                 pnnx.export(model, inputs=example, **{k: v.as_posix() for k, v in files.items()}, fp16=False)
         finally:
             os.chdir(cwd)
         if not files["ncnnparam"].is_file():
-            raise InputError(out, "pnnx wrote no ncnn model (see its log above)")
+            lines = (work / "pnnx.log").read_text(errors="replace").strip().splitlines() or ["(no output)"]
+            raise InputError(out, f"pnnx wrote no ncnn model; its last line: {lines[-1][:200]}")
         (work / "model" / "metadata.yaml").write_text(_metadata(weights, shape), encoding="utf-8")
         old = None
         if out.exists():  # ours (checked above): moved aside, removed once the new one is in place
@@ -134,21 +135,27 @@ def export_ncnn(
 
 
 @contextlib.contextmanager
-def _quiet():
-    """pnnx prints its passes on stdout from C++: silence file descriptor 1 for the export (stderr stays)."""
+def _quiet(log: Path):
+    """pnnx prints its passes from C++ on stdout and stderr: both file descriptors go to `log` for the export (its
+    last line is quoted if the export fails)."""
     import sys
 
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
     try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 1)
+        with open(log, "wb") as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
             with contextlib.redirect_stdout(io.StringIO()):
                 yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
 
 
 def verify_ncnn(weights: Weights | str | Path, folder: str | Path, imgsz: int = 640) -> Report:
