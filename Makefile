@@ -73,7 +73,7 @@ calibrate: $(STAMP)
 	mkdir -p build
 	for s in n s m b l x; do \
 	  $(BIN)/yolo10port selftest --scale $$s --inputs $(CALIBRATION_INPUTS) \
-	    --honest clean,clean-fused,onnxruntime,openvino,ncnn,ncnn-direct --mutation-inputs random:0,bus.jpg \
+	    --honest clean,clean-fused,onnxruntime,openvino,ncnn-direct --mutation-inputs random:0,bus.jpg \
 	    --json build/calibrate-$$s.json > build/calibrate-$$s.txt || echo "selftest $$s: FAILED (build/calibrate-$$s.txt)"; \
 	done
 	$(BIN)/python -m yolo10port.workflows.selftest.summary build/calibrate-n.json build/calibrate-s.json \

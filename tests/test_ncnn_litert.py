@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import assert_input_error, run_cli
+from tests.conftest import run_cli
 
 pytest.importorskip("ncnn")
 pytest.importorskip("pnnx")
@@ -85,13 +85,15 @@ def test_bad_runtime_option_is_refused_by_name():
 def test_ultralytics_one_to_many_export_is_refused(exported, tmp_path):
     """ultralytics' own ncnn export of YOLOv10 drops the one-to-one head and says so in metadata.yaml (end2end:
     false); the folder is refused with the cause and the fix, whatever its convs hold."""
+    from yolo10port.candidates.ncnn import NcnnCandidate
+    from yolo10port.errors import InputError
+
     _, folder, _ = exported
     theirs = tmp_path / "yolov10n_ncnn_model"
     shutil.copytree(folder, theirs)
     (theirs / "metadata.yaml").write_text("description: Ultralytics YOLOv10n model\nend2end: false\ntask: detect\n")
-    result = run_cli("run", theirs, "--runtime", "ncnn", "--imgsz", IMGSZ, "-o", tmp_path / "x.safetensors")
-    assert_input_error(result, "one-to-many head", "yolo10port ncnn MODEL")
-    assert not (tmp_path / "x.safetensors").exists()
+    with pytest.raises(InputError, match="one-to-many head.*yolo10port ncnn MODEL"):
+        NcnnCandidate.open(theirs)
 
 
 def _plant(folder: Path, into: Path, conv_path: str, factor: float) -> Path:
