@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FIXTURES := build/fixtures
 
-.PHONY: install demo test lint format clean golden-summaries bench calibrate val-shapes
+.PHONY: install demo test lint format clean golden-summaries bench calibrate val-shapes litert-export
 
 install: $(STAMP)
 
@@ -20,6 +20,27 @@ $(STAMP): pyproject.toml
 $(FIXTURES)/yolov10s.pt: $(STAMP)
 	mkdir -p $(FIXTURES)
 	$(BIN)/yolo10port fixture --scale s -o $@
+
+$(FIXTURES)/yolov10n.pt: $(STAMP)
+	mkdir -p $(FIXTURES)
+	$(BIN)/yolo10port fixture --scale n -o $@
+
+# LiteRT export is ultralytics' job through litert-torch, which cannot share the project's environment (40 packages,
+# 1.1 GB, and it downgrades pydantic, click and typing_extensions): a separate venv that sees the project's packages
+# through a .pth and shadows only what litert-torch pins. Installing took 20 min on the 2-core dev machine (too long
+# for `make test`); tests/test_ncnn_litert.py uses the file when it exists and skips otherwise.
+LITERT_VENV := build/litert-venv
+LITERT_MODEL := build/litert/yolov10n-160.tflite
+litert-export: $(LITERT_MODEL)
+$(LITERT_MODEL): $(FIXTURES)/yolov10n.pt
+	test -x $(LITERT_VENV)/bin/python || $(BIN)/python -m venv $(LITERT_VENV)
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
+	  "$$($(LITERT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/project-venv.pth"
+	$(LITERT_VENV)/bin/python -m pip install --quiet litert-torch
+	mkdir -p build/litert && cp $(FIXTURES)/yolov10n.pt build/litert/yolov10n-160.pt
+	cd build/litert && YOLO_OFFLINE=1 ../../$(LITERT_VENV)/bin/python -c \
+	  "from ultralytics import YOLO; YOLO('yolov10n-160.pt').export(format='litert', imgsz=160, nms=False)"
+	test -f $@
 
 # The clean model, then the model's ONNX export under ONNX Runtime (random input: the one all-ones cannot replace),
 # then the trained shapes detector at the size it was trained at.
@@ -52,7 +73,7 @@ calibrate: $(STAMP)
 	mkdir -p build
 	for s in n s m b l x; do \
 	  $(BIN)/yolo10port selftest --scale $$s --inputs $(CALIBRATION_INPUTS) \
-	    --honest clean,clean-fused,onnxruntime,openvino --mutation-inputs random:0,bus.jpg \
+	    --honest clean,clean-fused,onnxruntime,openvino,ncnn-direct --mutation-inputs random:0,bus.jpg \
 	    --json build/calibrate-$$s.json > build/calibrate-$$s.txt || echo "selftest $$s: FAILED (build/calibrate-$$s.txt)"; \
 	done
 	$(BIN)/python -m yolo10port.workflows.selftest.summary build/calibrate-n.json build/calibrate-s.json \

@@ -1,6 +1,7 @@
 """Candidates: every way of producing a dump of the port under test, side by side, behind one interface.
 
 - `clean`: the clean PyTorch reimplementation (yolo10port.model), run from the exported weights;
+- `ncnn`: an ncnn model (`yolo10port ncnn`'s export, or a given folder or .param) run by ncnn (candidates/ncnn.py);
 - `onnxruntime`, `openvino`: an ONNX graph (ultralytics' export or `yolo10port onnx`, or the user's own file)
   run by ONNX Runtime or OpenVINO, its node outputs mapped back to module paths.
 
@@ -16,11 +17,32 @@ from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
 from yolo10port.weights.reader import Weights
 
-KINDS = ("clean", "onnxruntime", "openvino")
+KINDS = ("clean", "onnxruntime", "openvino", "ncnn")
+
+
+def is_ncnn_model(kind: str) -> bool:
+    path = Path(kind)
+    return path.suffix in (".param", ".bin") or (path.is_dir() and any(path.glob("*.param")))
+
+
+def run_file_candidate(path: Path, runtime: str, options: list[str]):
+    """`run FILE --runtime ncnn|litert`: the model file as it is, with the runtime's options (KEY=VALUE)."""
+    if runtime == "ncnn":
+        from yolo10port.candidates.ncnn import NcnnCandidate, runtime_options
+
+        return NcnnCandidate.open(path, runtime_options(options))
+    from yolo10port.candidates.litert import LiteRtCandidate, runtime_options
+
+    return LiteRtCandidate.open(path, runtime_options(options))
 
 
 def make_candidate(
-    kind: str, weights: Weights, files: dict[str, Path], fuse: bool = False, spec: RunSpec = RunSpec()
+    kind: str,
+    weights: Weights,
+    files: dict[str, Path],
+    fuse: bool = False,
+    spec: RunSpec = RunSpec(),
+    runtime_options: list[str] | None = None,
 ) -> Candidate:
     """The candidate `kind` names: clean | onnxruntime | openvino | a path to an .onnx file (run by ONNX Runtime).
 
@@ -35,4 +57,17 @@ def make_candidate(
         from yolo10port.candidates.graph import graph_candidate
 
         return graph_candidate(kind, weights, files, spec)
-    raise InputError("--candidate", f"{kind!r} is not one of {', '.join(KINDS)} nor a path to an .onnx file")
+    if kind == "ncnn" or is_ncnn_model(kind):
+        from yolo10port.candidates.ncnn import ncnn_candidate
+        from yolo10port.candidates.ncnn import runtime_options as ncnn_options
+
+        return ncnn_candidate(kind, weights, files, spec, ncnn_options(runtime_options or []))
+    if kind.endswith(".tflite"):
+        from yolo10port.candidates.litert import litert_candidate
+        from yolo10port.candidates.litert import runtime_options as litert_options
+
+        return litert_candidate(kind, weights, spec, litert_options(runtime_options or []))
+    raise InputError(
+        "--candidate",
+        f"{kind!r} is not one of {', '.join(KINDS)} nor a path to an .onnx file, an ncnn model or a .tflite",
+    )

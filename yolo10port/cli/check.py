@@ -33,8 +33,12 @@ from yolo10port.errors import InputError
 def check(
     model: Annotated[Path | None, typer.Argument(help="weights: .pt, Hugging Face snapshot, .safetensors …")] = None,
     candidate: Annotated[
-        str, typer.Option(help="clean | onnxruntime | openvino (exported from MODEL) | PATH.onnx")
+        str,
+        typer.Option(help="clean | onnxruntime | openvino | ncnn (exported) | PATH.onnx | ncnn folder | PATH.tflite"),
     ] = "clean",
+    runtime_option: Annotated[
+        list[str] | None, typer.Option(help="ncnn option KEY=VALUE, repeatable (e.g. use_winograd_convolution=false)")
+    ] = None,
     input: Input = "ones",
     imgsz: Imgsz = 640,
     batch: Batch = 1,
@@ -92,6 +96,8 @@ def check(
         raise InputError(workdir, "--workdir is a file, not a folder")
     options = {"layers": layer, "fuse": fuse, "tolerances": rules, "drill": drill, "candidate": candidate}
     options["require"] = require
+    if runtime_option:
+        options["runtime_options"] = runtime_option
     if all_scales:
         result = _all_scales(spec, options, workdir, e2e, input, imgsz)
     else:

@@ -22,6 +22,7 @@ from yolo10port.cli.options import (
     one_of,
     run_spec,
 )
+from yolo10port.errors import InputError
 
 OutDump = Annotated[
     Path | None,
@@ -74,7 +75,9 @@ def dump(
 @app.command()
 @command
 def run(
-    weights: Annotated[Path, typer.Argument(help="weights for the clean model, or an .onnx graph")],
+    weights: Annotated[
+        Path, typer.Argument(help="weights for the clean model, an .onnx graph, an ncnn model folder, a .tflite")
+    ],
     input: Input = "ones",
     imgsz: Imgsz = 640,
     batch: Batch = 1,
@@ -82,7 +85,13 @@ def run(
     depth: Depth = "1",
     dtype: Annotated[str, typer.Option(help="float32 | float64 | float16 | bfloat16 (clean model)")] = "float32",
     fuse: Annotated[bool, typer.Option("--fuse/--no-fuse", help="clean model: fold BN and RepVGGDW first")] = False,
-    runtime: Annotated[str, typer.Option(help="for an .onnx graph: onnxruntime | openvino")] = "onnxruntime",
+    runtime: Annotated[
+        str, typer.Option(help="onnxruntime | openvino (.onnx), ncnn (_ncnn_model/ or .param), litert (.tflite)")
+    ] = "onnxruntime",
+    runtime_option: Annotated[
+        list[str] | None,
+        typer.Option(help="ncnn/litert option KEY=VALUE, repeatable (e.g. use_winograd_convolution=false)"),
+    ] = None,
     device: Device = "cpu",
     tf32: Tf32 = False,
     scale: Annotated[str | None, typer.Option(help="insist on a scale (default: from the weights)")] = None,
@@ -96,13 +105,28 @@ def run(
 
     [b]Examples:[/] yolo10port run yolov10s.safetensors -o clean.safetensors
               yolo10port run yolov10s.onnx --runtime openvino --input ref.safetensors
+              yolo10port run yolov10s_ncnn_model --runtime ncnn --runtime-option use_winograd_convolution=false
     """
     from yolo10port.atomic import check_output_path
     from yolo10port.dumps.spec import CANDIDATE_DTYPES
 
     one_of("--dtype", dtype, CANDIDATE_DTYPES)
-    one_of("--runtime", runtime, ("onnxruntime", "openvino"))
+    one_of("--runtime", runtime, ("onnxruntime", "openvino", "ncnn", "litert"))
     spec = run_spec(input, imgsz, batch, square, depth, dtype, device, tf32)
+    if runtime in ("ncnn", "litert"):
+        from yolo10port.candidates import run_file_candidate
+
+        out = out or beside(weights, f".{runtime}.safetensors")
+        check_output_path(out, existing(weights))
+        candidate = run_file_candidate(weights, runtime, runtime_option or [])
+        with err_console.status(f"running {candidate.label} with every layer as an output…"):
+            path = candidate.dump(out, spec)
+        for line in candidate.notes:
+            err_console.print(f"[yellow]note:[/] {line}", highlight=False)
+        out_console.print(f"candidate dump → {path}", highlight=False)
+        return
+    if runtime_option:
+        raise InputError("--runtime-option", f"applies to --runtime ncnn or litert, not {runtime}")
     is_graph = weights.suffix == ".onnx"
     out = out or beside(weights, f".{runtime if is_graph else 'clean'}.safetensors")
     check_output_path(out, existing(weights))

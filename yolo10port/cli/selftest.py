@@ -39,7 +39,7 @@ def selftest(
         "ones,random:0,bus.jpg"
     ),
     honest: Annotated[
-        str, typer.Option(help="honest candidates that must pass: clean, clean-fused, onnxruntime, openvino")
+        str, typer.Option(help="honest candidates: clean, clean-fused, onnxruntime, openvino, ncnn, ncnn-direct")
     ] = "clean,clean-fused",
     weights: Annotated[
         bool, typer.Option("--weights/--no-weights", help="also the 23 one-weight ×1.001 bugs, one per layer")

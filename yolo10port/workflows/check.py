@@ -61,6 +61,7 @@ def run_check(
     require: str | None = None,
     isolated: bool = True,
     floor: bool = True,
+    runtime_options: list[str] | None = None,
 ) -> CheckResult:
     """Check `candidate` (clean | onnxruntime | openvino | PATH.onnx) against the ultralytics reference for `spec`.
 
@@ -77,7 +78,7 @@ def run_check(
             folder.mkdir(parents=True, exist_ok=True)
             result = _check_in(
                 weights, folder, spec, layers, fuse, tolerances, Steps(progress), drill, mutate, reuse, candidate,
-                require, isolated, floor,
+                require, isolated, floor, runtime_options,
             )  # fmt: skip
             if folder_given is None:
                 result.files = {}
@@ -103,6 +104,7 @@ def _check_in(
     require: str | None,
     isolated: bool = True,
     floor: bool = True,
+    runtime_options: list[str] | None = None,
 ) -> CheckResult:
     from yolo10port.candidates import make_candidate
 
@@ -117,7 +119,7 @@ def _check_in(
         step("export", lambda: export_weights(weights, files["weights"]))
     # The candidate first: a graph that does not fit these weights or this input is refused (exit 2) before the
     # reference dump is paid for.
-    port = step("load", lambda: make_candidate(candidate_kind, weights, files, fuse=fuse, spec=spec))
+    port = step("load", lambda: make_candidate(candidate_kind, weights, files, fuse, spec, runtime_options))
     if not (reuse and files["reference"].exists()):
         step("reference", lambda: dump_reference(weights, files["reference"], reference_spec, floor=floor))
     if mutate is not None:

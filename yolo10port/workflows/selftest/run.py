@@ -25,7 +25,10 @@ HONEST = {  # name → (candidate kind, fuse)
     "clean-fused": ("clean", True),
     "onnxruntime": ("onnxruntime", False),
     "openvino": ("openvino", False),
+    "ncnn": ("ncnn", False),  # ncnn's defaults: Winograd F(6,3) convolutions among them
+    "ncnn-direct": ("ncnn", False),  # Winograd off: what float32 ncnn computes without the fast transform
 }
+HONEST_RUNTIME_OPTIONS = {"ncnn-direct": ["use_winograd_convolution=false"]}
 
 
 def bundled_image(name: str = "bus.jpg") -> str:
@@ -145,7 +148,10 @@ def run_selftest(
             for name in honest:
                 progress(f"{kind}: {name}")
                 candidate, fuse = HONEST[name]
-                report = run_check(weights, folder, run, fuse=fuse, candidate=candidate, reuse=True).report
+                options = HONEST_RUNTIME_OPTIONS.get(name)
+                report = run_check(
+                    weights, folder, run, fuse=fuse, candidate=candidate, reuse=True, runtime_options=options
+                ).report
                 result.honest.setdefault(name, {})[kind] = _honest(report)
             if mutation_inputs is not None and kind not in mutation_inputs:
                 continue
