@@ -23,7 +23,7 @@ from yolo10port.compare.input_check import INPUT_RULE, check_input
 from yolo10port.compare.metrics import tensor_error
 from yolo10port.compare.rules import Tolerances
 from yolo10port.compare.selectors import parse_layers
-from yolo10port.dumps.keys import DETECTIONS, INPUT, is_input_key, rows_of
+from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, INPUT, is_input_key, rows_of
 from yolo10port.dumps.reader import DumpReader, read_dump_metadata
 from yolo10port.errors import InputError
 
@@ -115,7 +115,9 @@ class Report:
 
     @property
     def compared(self) -> int:
-        return sum(row.rule != INPUT_RULE for row in self.layers) + (self.detections is not None)
+        """Rows that test something: every numeric row, and the detections unless they cannot test anything here."""
+        informative = self.detections is not None and self.detections.informative
+        return sum(row.rule != INPUT_RULE for row in self.layers) + informative
 
     @property
     def hint(self) -> str | None:
@@ -238,8 +240,9 @@ def diff_dumps(
                     continue
                 ref, cand = ref_file.get(name), cand_file.get(cand_name)
                 if name == DETECTIONS:
-                    score_tol, box_tol = tol.detection_tolerances(floors)
-                    report.detections = match_detections(ref, cand, tol.match_iou, score_tol, box_tol)
+                    report.detections = _match(ref, cand, ref_file, cand_file, alignment.pairs, tol, floors)
+                    if report.detections.saturated:
+                        report.notes.append(saturation_note(report.detections))
                     continue
                 module_type = types.get(name) or cand_types.get(cand_name, "")
                 report.layers += compare_key(name, module_type, ref, cand, tol, floors, mean_floors)
@@ -251,6 +254,12 @@ def diff_dumps(
         raise
     except Exception as error:  # a header that parsed but whose data is broken
         raise InputError(candidate, f"unreadable dump data ({type(error).__name__}: {error})") from None
+    if report.compared == 0 and report.detections is not None and not report.detections.informative:
+        raise InputError(
+            candidate,
+            "nothing informative compared: the only compared key is `detections`, and "
+            + saturation_note(report.detections),
+        )
     if report.compared == 0:
         raise InputError(
             candidate,
@@ -260,6 +269,29 @@ def diff_dumps(
             + f"the candidate {', '.join(cand_keys[:4]) or 'nothing'}",
         )
     return report
+
+
+def saturation_note(det: DetectionMatch) -> str:
+    return (
+        f"the reference's top-k is saturated on this input: all {det.total} kept scores lie within "
+        f"{det.match_score:.1e} of the cut, so any choice among the tied boxes is legitimate and this input cannot "
+        "test post-processing"
+        + (
+            " (the candidate's detections were checked against its own model.23 instead)"
+            if det.own_head is not None
+            else "; compare on an image, or dump the candidate's model.23 too"
+        )
+    )
+
+
+def _match(ref, cand, ref_file: DumpReader, cand_file: DumpReader, pairs: dict, tol: Tolerances, floors: dict):
+    """The detections row: matched against the reference's, ties at the cut vouched for by the reference's decoded
+    head, and the candidate's post-processing re-derived from its own decoded head where it dumped one."""
+    score_tol, box_tol = tol.detection_tolerances(floors)
+    head = ref_file.get(DECODED_HEAD) if DECODED_HEAD in ref_file else None
+    own_key = pairs.get(DECODED_HEAD)
+    own_head = cand_file.get(own_key) if own_key is not None else None
+    return match_detections(ref, cand, tol.match_iou, score_tol, box_tol, head=head, own_head=own_head)
 
 
 def compare_key(

@@ -15,6 +15,9 @@ from xml.etree import ElementTree as ET
 from yolo10port.compare.engine import LayerRow, Report
 from yolo10port.compare.input_check import INPUT_RULE
 
+# The JSON report's shape, one for `diff` and `check`, one comparison or many (README, "The JSON report"; the JSON
+# Schema ships as yolo10port/schemas/report-1.json). Any change to the shape bumps the number.
+REPORT_SCHEMA = "yolo10port-report/1"
 FORMATS = ("table", "json", "markdown", "github", "junit", "model-explorer")
 MACHINE_FORMATS = ("json", "junit", "model-explorer")  # stdout is the document: nothing else may be printed there
 
@@ -72,8 +75,11 @@ def verdict(report: Report) -> str:
     det = report.detections
     det_text = ""
     if det is not None:
-        det_text = f"; detections {det.matched}/{det.total} matched" + (
-            f" (+{det.at_cut} at the top-k cut)" if det.at_cut else ""
+        det_text = (
+            f"; detections {det.matched}/{det.total} matched"
+            + (f" (+{det.at_cut} at the top-k cut)" if det.at_cut else "")
+            + (f", {det.unexplained} candidate boxes unexplained" if det.unexplained else "")
+            + ("; the top-k is saturated on this input (post-processing untested)" if not det.informative else "")
         )
     numeric = [r for r in report.layers if r.rule != INPUT_RULE and r.margin is not None]
     if report.passed:
@@ -216,10 +222,44 @@ def _layer_of(report: Report) -> str:
     return min(names, key=len) if names else "—"
 
 
+def report_document(
+    title: str,
+    comparisons: dict[str, Report],
+    passed: bool,
+    summary: str,
+    missing: list[str] | None = None,
+    required_missing: list[str] | None = None,
+    checks: dict[str, dict] | None = None,
+) -> dict:
+    """The one JSON shape (REPORT_SCHEMA) of every report: a list of named comparisons, whether one (`diff` of two
+    dumps, `check` of one model) or many (a golden folder, `check --all-scales`), plus checks outside the diffs."""
+    first = next(((name, r.first_failure) for name, r in comparisons.items() if not r.passed), (None, None))
+    entries = []
+    for name, report in comparisons.items():
+        entry = {"name": name, **report.to_dict(), "verdict": verdict(report)}
+        entries.append(entry)
+    return {
+        "schema": REPORT_SCHEMA,
+        "title": title,
+        "pass": passed,
+        "verdict": summary,
+        "first_failing_comparison": first[0],
+        "first_failure": first[1],
+        "comparisons": entries,
+        "missing_comparisons": list(missing or []),
+        "required_missing_comparisons": list(required_missing or []),
+        "checks": [{"name": name, **facts} for name, facts in (checks or {}).items()],
+    }
+
+
+def dump_document(document: dict) -> str:
+    return json.dumps(document, indent=1, default=_json_default) + "\n"
+
+
 def render_json(report: Report) -> str:
-    data = report.to_dict()
-    data["verdict"] = verdict(report)
-    return json.dumps(data, indent=1, default=_json_default) + "\n"
+    name = report.label("candidate")
+    title = f"{name} against {report.label('reference')}"
+    return dump_document(report_document(title, {name: report}, report.passed, verdict(report)))
 
 
 def _json_default(value):
