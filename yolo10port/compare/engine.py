@@ -50,7 +50,7 @@ class LayerRow:
     floor_multiple: float | None = None  # max-abs ÷ max(floor, ε·max|ref|): this row's error in units of the floor
     mean_floor: float | None = None  # the reference's mean float32-vs-float64 difference at this row
     mean_limit: float | None = None  # the floor rule's limit on mean-abs
-    mean_floor_multiple: float | None = None  # mean-abs ÷ max(mean floor, ε·mean|ref|)
+    mean_floor_multiple: float | None = None  # mean-abs ÷ max(mean floor, ε·rms(ref))
     passed: bool = True
     reason: str = ""
     # Isolated error (candidates/*): the candidate's module fed the reference's inputs; None = not measured.
@@ -310,7 +310,8 @@ def compare_key(
         if ref.size and ref.dtype.kind == "f":  # the limit is the reference's: isolated error can still be judged
             row.ref_max_abs = float(np.nanmax(np.abs(ref)))
             row.mean_floor = (mean_floors or {}).get(name)
-            limit = tol.limit(name, row.ref_max_abs, row.floor, float(np.nanmean(np.abs(ref))), row.mean_floor)
+            rms = float(np.sqrt(np.nanmean(np.square(ref, dtype=np.float64))))
+            limit = tol.limit(name, row.ref_max_abs, row.floor, rms, row.mean_floor)
             _set_limit(row, limit)
         return [row]
     if ref.dtype.kind != cand.dtype.kind and not (ref.dtype.kind == "f" and cand.dtype.kind == "f"):
@@ -349,13 +350,15 @@ def judge(
     row = LayerRow(name, module_type, list(ref.shape), floor=floor, mean_floor=mean_floor)
     row.max_abs, row.mean_abs, row.max_rel = error.max_abs, error.mean_abs, error.max_rel
     row.cosine, row.pcc, row.ref_max_abs = error.cosine, error.pcc, error.ref_max_abs
-    limit = tol.limit(name, error.ref_max_abs, floor, error.ref_mean_abs, mean_floor)
+    # The mean test's ε term is ε · rms(ref), not ε · mean|ref| (README, "Comparing and tolerances": float32's
+    # resolution follows the scale a row is computed at; a sparse row's mean|ref| is far below it).
+    limit = tol.limit(name, error.ref_max_abs, floor, error.ref_rms, mean_floor)
     _set_limit(row, limit)
     if limit.rule == "floor":
         eps = tol.settings_for(name).get("eps", tol.eps)
         row.floor_multiple = _multiple(error.max_abs, max(floor, eps * error.ref_max_abs))
         if limit.mean is not None:
-            row.mean_floor_multiple = _multiple(error.mean_abs, max(mean_floor, eps * error.ref_mean_abs))
+            row.mean_floor_multiple = _multiple(error.mean_abs, max(mean_floor, eps * error.ref_rms))
     if error.nonfinite_cand or error.nonfinite_ref:
         row.passed = False
         row.reason = f"NaN/Inf: {error.nonfinite_cand} in candidate, {error.nonfinite_ref} in reference"

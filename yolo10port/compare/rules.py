@@ -2,11 +2,14 @@
 
 **Floor rule** (`--tol floor`, the default): pass iff
     max|cand − ref|  ≤ K      · max(floor,      ε · max|ref|)   and
-    mean|cand − ref| ≤ K_mean · max(mean floor, ε · mean|ref|),
+    mean|cand − ref| ≤ K_mean · max(mean floor, ε · rms(ref)),
 where `floor` and `mean floor` are how far float32 arithmetic alone moves the reference on this very input (the
 largest and the mean |ref32 − ref64|, recorded in the reference dump, dumps/run.py). It follows the input: a random
 or photographic input, whose deep layers carry 10–100× more rounding than all-ones, gets a wider limit; a layer
-float32 computes almost exactly gets a narrow one. ε keeps a limit where float32 happens to be exact. The max-abs
+float32 computes almost exactly gets a narrow one. ε keeps a limit where float32 happens to be exact: float32's
+relative resolution granted at the scale the row is computed at, its largest magnitude for the max test and its
+root-mean-square magnitude for the mean test (mean|ref| would under-state a sparse row: a trained head scores noise
+~1e-3 in most places and ~1 in a few, and an honest runtime's rounding follows the latter). The max-abs
 test catches a large error anywhere; the mean-abs test catches a small error everywhere (a weight off by 0.1 %),
 which rounding noise, large in a few elements and tiny on average, does not make.
 
@@ -73,7 +76,7 @@ class Tolerances:
         key: str,
         ref_max_abs: float,
         floor: float | None,
-        ref_mean_abs: float = 0.0,
+        ref_scale: float = 0.0,  # the row's rms magnitude (the mean test's ε term; see the module docstring)
         mean_floor: float | None = None,
     ) -> Limit:
         """The limits for one row (on max-abs, and under the floor rule on mean-abs), and which rule set them."""
@@ -86,7 +89,7 @@ class Tolerances:
         value = k * max(floor, eps * ref_max_abs)
         mean = None
         if mean_floor is not None and math.isfinite(mean_floor):
-            mean = own.get("k_mean", self.k_mean) * max(mean_floor, eps * ref_mean_abs)
+            mean = own.get("k_mean", self.k_mean) * max(mean_floor, eps * ref_scale)
         return Limit(value, "floor", value, 0.0, mean)
 
     def detection_tolerances(self, floors: dict[str, float]) -> tuple[float, float]:
