@@ -151,3 +151,28 @@ def test_every_command_finds_ultralytics_bundled_photo(make_fixture, tmp_path):
     assert result.returncode == 0, result.stderr
     _, meta = load(out)
     assert meta["input"].startswith("image:bus.jpg:")
+
+
+def test_drill_blames_the_module_whose_children_all_pass_in_isolation(make_fixture, tmp_path):
+    """The PSA bug of issue 22: the attention scaled by 1/√head_dim. qkv, pe and proj are each right on the
+    reference's inputs; the fault is model.10.attn's own forward code, and the drill must say so, not name proj."""
+    from yolo10port.candidates.clean import CleanCandidate
+    from yolo10port.compare.drill_rows import blame
+    from yolo10port.compare.engine import LayerRow, Report
+    from yolo10port.compare.report import verdict
+    from yolo10port.weights.reader import read_weights
+    from yolo10port.workflows.drill import drill_into
+    from yolo10port.workflows.selftest.mutations import attention_scale_by_head_dim
+
+    weights = read_weights(make_fixture("n"))
+    port = CleanCandidate.load(weights)
+    attention_scale_by_head_dim(port.model, weights.state_dict)
+    failing = Report("ref", "cand", {}, layers=[LayerRow("model.10", "PSA", [1], passed=False)])
+    drill = drill_into(failing, weights, port, tmp_path, RunSpec(input="random:0", imgsz=160), None)
+    rows = {row.name: row for row in drill.layers}
+    assert not rows["model.10.attn.proj.conv"].passed  # chained, proj inherits the error…
+    assert all(rows[f"model.10.attn.{child}"].isolated_passed for child in ("qkv", "pe", "proj"))  # …alone it is right
+    words = blame(drill)
+    assert words.startswith("model.10.attn, in its own forward code between its children (qkv, pe, proj"), words
+    failing.drill = drill
+    assert "drill-down: model.10.attn, in its own forward code" in verdict(failing)

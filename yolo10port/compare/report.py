@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from xml.etree import ElementTree as ET
 
+from yolo10port.compare.drill_rows import blame
 from yolo10port.compare.engine import LayerRow, Report
 from yolo10port.compare.input_check import INPUT_RULE
 
@@ -106,7 +107,7 @@ def verdict(report: Report) -> str:
             if culprit
             else "; every module passes in isolation"
         )
-    drilled = f"; drill-down: {report.drill.culprit or report.drill.first_failure}" if report.drill else ""
+    drilled = f"; drill-down: {blame(report.drill)}" if report.drill else ""
     hint = report.hint
     return f"FAIL: {where}{culprit_text}{drilled}{det_text}" + (f". Likely cause: {hint}" if hint else "")
 
@@ -206,7 +207,7 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
         console.print(line, highlight=False, markup=False)
     if report.drill is not None:
         drill = report.drill
-        found = drill.culprit or drill.first_failure
+        found = blame(drill)
         console.print(
             f"[b]drill-down into {_layer_of(drill)}[/]: every module inside it"
             + (f"; first wrong module [b]{found}[/]" if found else "; no module inside fails on its own"),
@@ -237,6 +238,8 @@ def report_document(
     entries = []
     for name, report in comparisons.items():
         entry = {"name": name, **report.to_dict(), "verdict": verdict(report)}
+        if report.drill is not None:
+            entry["drill"]["blame"] = blame(report.drill)  # the culprit in words (compare/drill_rows.py)
         entries.append(entry)
     return {
         "schema": REPORT_SCHEMA,
@@ -327,7 +330,7 @@ def render_github(report: Report) -> str:
         lines += [
             f"### Drill-down into {_layer_of(drill)}",
             "",
-            f"First wrong module: **{drill.culprit or drill.first_failure or 'none fails on its own'}**",
+            f"First wrong module: **{blame(drill) or 'none fails on its own'}**",
             "",
             *_markdown_table(drill, [row for row in drill.layers if not row.passed][:15]),
             "",

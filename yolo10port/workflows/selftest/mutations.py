@@ -113,6 +113,14 @@ def attention_scale_omitted(model, _):
             module.scale = 1.0
 
 
+def attention_scale_by_head_dim(model, _):
+    """The scale taken from the value width, 1/√head_dim, instead of the key width, 1/√key_dim: qkv, pe and proj
+    are each right; the fault is in the attention's own arithmetic, between them."""
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.scale = module.head_dim**-0.5
+
+
 def repvggdw_without_3x3(model, _):
     for module in model.modules():
         if isinstance(module, RepVGGDW):
@@ -193,6 +201,12 @@ MUTATIONS: list[Mutation] = [
         "qkv-across-heads", "q/k/v split across all heads instead of within each head", qkv_across_heads, "model.10"
     ),
     Mutation("attn-no-scale", "attention scale 1/√key_dim omitted", attention_scale_omitted, "model.10"),
+    Mutation(
+        "attn-scale-head-dim",
+        "attention scale 1/√head_dim instead of 1/√key_dim",
+        attention_scale_by_head_dim,
+        "model.10",
+    ),  # fmt: skip
     Mutation(
         "repvggdw-no-3x3", "RepVGGDW's parallel 3×3 branch dropped", repvggdw_without_3x3, first_layer_with(RepVGGDW)
     ),
