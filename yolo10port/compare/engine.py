@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from yolo10port.compare.alignment import align_keys
 from yolo10port.compare.detections import DetectionMatch, match_detections
+from yolo10port.compare.hints import gather, likely_cause
 from yolo10port.compare.input_check import INPUT_RULE, check_input
 from yolo10port.compare.metrics import tensor_error
+from yolo10port.compare.rows import LayerRow
 from yolo10port.compare.rules import Tolerances
 from yolo10port.compare.selectors import parse_layers
 from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, INPUT, is_input_key, rows_of
@@ -29,51 +31,6 @@ from yolo10port.errors import InputError
 
 NOISE_FLOOR = "noise_floor"  # the reference's metadata keys (written by dumps/run.py)
 NOISE_FLOOR_MEAN = "noise_floor_mean"
-
-
-@dataclass
-class LayerRow:
-    name: str
-    type: str
-    shape: list[int] | None
-    max_abs: float | None = None
-    mean_abs: float | None = None
-    max_rel: float | None = None
-    cosine: float | None = None
-    pcc: float | None = None
-    ref_max_abs: float | None = None
-    floor: float | None = None  # the reference's float32-vs-float64 noise at this row, if it carries one
-    limit: float | None = None
-    rule: str = ""  # floor | fixed | input
-    atol: float = 0.0  # the limit as atol + rtol · max|ref| (the floor rule: atol = the limit, rtol = 0)
-    rtol: float = 0.0
-    floor_multiple: float | None = None  # max-abs ÷ max(floor, ε·max|ref|): this row's error in units of the floor
-    mean_floor: float | None = None  # the reference's mean float32-vs-float64 difference at this row
-    mean_limit: float | None = None  # the floor rule's limit on mean-abs
-    mean_floor_multiple: float | None = None  # mean-abs ÷ max(mean floor, ε·rms(ref))
-    passed: bool = True
-    reason: str = ""
-    # Isolated error (candidates/*): the candidate's module fed the reference's inputs; None = not measured.
-    isolated_max_abs: float | None = None
-    isolated_max_rel: float | None = None
-    isolated_passed: bool | None = None
-
-    @property
-    def margin(self) -> float | None:
-        """limit ÷ error, the smaller over max-abs and mean-abs: how many times the error would have to grow to fail
-        (∞ for an exact row; below 1 for a failing one)."""
-        if self.limit is None or self.max_abs is None or math.isnan(self.max_abs):
-            return None
-        margins = [math.inf if self.max_abs == 0 else self.limit / self.max_abs]
-        if self.mean_limit is not None and self.mean_abs:
-            margins.append(self.mean_limit / self.mean_abs)
-        return min(margins)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["pass"] = data.pop("passed")
-        data["margin"] = self.margin
-        return data
 
 
 @dataclass
@@ -93,6 +50,7 @@ class Report:
     isolated: bool = False  # whether isolated error was measured (the candidate could run one module alone)
     drill: Report | None = None  # the sub-report of the first failing layer, hooked at every depth
     labels: dict[str, str] = field(default_factory=dict)  # display names of the two sides (check's temp files)
+    evidence: dict = field(default_factory=dict)  # tensor facts the hints need, measured while the dumps were open
 
     @property
     def culprit(self) -> str | None:
@@ -121,8 +79,6 @@ class Report:
 
     @property
     def hint(self) -> str | None:
-        from yolo10port.compare.hints import likely_cause
-
         return likely_cause(self)
 
     def label(self, side: str) -> str:
@@ -246,6 +202,7 @@ def diff_dumps(
                     continue
                 module_type = types.get(name) or cand_types.get(cand_name, "")
                 report.layers += compare_key(name, module_type, ref, cand, tol, floors, mean_floors)
+            report.evidence = gather(report, lambda key: _pair(ref_file, cand_file, key, alignment.pairs))
             paired = set(alignment.pairs.values())
             report.ignored = [
                 k for k in _order(cand_meta, cand_keys) if k not in paired and k != INPUT and not is_input_key(k)
@@ -269,6 +226,19 @@ def diff_dumps(
             + f"the candidate {', '.join(cand_keys[:4]) or 'nothing'}",
         )
     return report
+
+
+def _pair(ref_file: DumpReader, cand_file: DumpReader, key: str, pairs: dict):
+    """Both sides of a key as float arrays of one shape, or None (for the hints' tensor facts)."""
+    cand_key = pairs.get(key)
+    if cand_key is None or key not in ref_file:
+        return None
+    ref, cand = ref_file.get(key), cand_file.get(cand_key)
+    if ref.shape != cand.shape or ref.dtype.kind != "f" or cand.dtype.kind != "f":
+        return None
+    if not (np.isfinite(ref).all() and np.isfinite(cand).all()):
+        return None
+    return ref, cand
 
 
 def saturation_note(det: DetectionMatch) -> str:
