@@ -19,9 +19,6 @@ class TensorError:
     ref_mean_abs: float
     nonfinite_ref: int
     nonfinite_cand: int
-    # The row's root-mean-square magnitude: the scale its elements are computed at, dominated by the elements that
-    # matter (a trained head's scores on noise: a few near 1, thousands near 1e-3, mean|ref| ≈ 1e-3).
-    ref_rms: float = 0.0
 
 
 def _correlation(a: np.ndarray, b: np.ndarray, identical: bool) -> float:
@@ -43,7 +40,7 @@ def tensor_error(ref: np.ndarray, cand: np.ndarray) -> TensorError:
         magnitude = np.abs(ref64)
         return TensorError(
             nan, nan, nan, nan, nan, float(np.nanmax(magnitude)), float(np.nanmean(magnitude)), nonfinite_ref,
-            nonfinite_cand, float(np.sqrt(np.nanmean(magnitude**2))),
+            nonfinite_cand,
         )  # fmt: skip
     diff = np.abs(cand64 - ref64)
     ref_max = float(np.abs(ref64).max())
@@ -59,5 +56,4 @@ def tensor_error(ref: np.ndarray, cand: np.ndarray) -> TensorError:
         ref_mean_abs=float(np.abs(ref64).mean()),
         nonfinite_ref=nonfinite_ref,
         nonfinite_cand=nonfinite_cand,
-        ref_rms=float(np.sqrt(np.mean(ref64 * ref64))),
     )

@@ -64,7 +64,7 @@ def _rule_text(report: Report) -> str:
         mean = any(row.mean_limit is not None for row in report.layers)
         parts.append(
             f"noise-floor rule: max-abs ≤ {tol['k']:g} · max(floor, {tol['eps']:g} · max|ref|)"
-            + (f" and mean-abs ≤ {tol['k_mean']:g} · max(mean floor, {tol['eps']:g} · rms(ref))" if mean else "")
+            + (f" and mean-abs ≤ {tol['k_mean']:g} · max(mean floor, {tol['eps']:g} · max|ref|)" if mean else "")
         )
     if "fixed" in rules:
         parts.append(f"fixed rule: max-abs ≤ {tol['atol']:g} + {tol['rtol']:g} · max|ref|")

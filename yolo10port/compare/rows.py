@@ -28,7 +28,7 @@ class LayerRow:
     floor_multiple: float | None = None  # max-abs ÷ max(floor, ε·max|ref|): this row's error in units of the floor
     mean_floor: float | None = None  # the reference's mean float32-vs-float64 difference at this row
     mean_limit: float | None = None  # the floor rule's limit on mean-abs
-    mean_floor_multiple: float | None = None  # mean-abs ÷ max(mean floor, ε·rms(ref))
+    mean_floor_multiple: float | None = None  # mean-abs ÷ max(mean floor, ε·max|ref|)
     passed: bool = True
     reason: str = ""
     # Isolated error (candidates/*): the candidate's module fed the reference's inputs; None = not measured.
