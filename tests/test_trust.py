@@ -147,7 +147,7 @@ def test_diff_and_check_reports_share_one_schema(ports, tmp_path):
 
 def test_every_command_finds_ultralytics_bundled_photo(make_fixture, tmp_path):
     out = tmp_path / "bus.safetensors"
-    result = run_cli("dump", make_fixture("n"), "--input", "bus.jpg", "--imgsz", "160", "--no-floor", "-o", out)
+    result = run_cli("dump", make_fixture("n"), "--input", "bus.jpg", "--imgsz", "64", "--no-floor", "-o", out)
     assert result.returncode == 0, result.stderr
     _, meta = load(out)
     assert meta["input"].startswith("image:bus.jpg:")
@@ -168,7 +168,7 @@ def test_drill_blames_the_module_whose_children_all_pass_in_isolation(make_fixtu
     port = CleanCandidate.load(weights)
     attention_scale_by_head_dim(port.model, weights.state_dict)
     failing = Report("ref", "cand", {}, layers=[LayerRow("model.10", "PSA", [1], passed=False)])
-    drill = drill_into(failing, weights, port, tmp_path, RunSpec(input="random:0", imgsz=160), None)
+    drill = drill_into(failing, weights, port, tmp_path, RunSpec(input="random:0", imgsz=96), None)
     rows = {row.name: row for row in drill.layers}
     assert not rows["model.10.attn.proj.conv"].passed  # chained, proj inherits the error…
     assert all(rows[f"model.10.attn.{child}"].isolated_passed for child in ("qkv", "pe", "proj"))  # …alone it is right

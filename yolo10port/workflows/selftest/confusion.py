@@ -10,6 +10,7 @@ cause and for no other: the expected owner of each kind is part of the table.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 
@@ -63,13 +64,14 @@ def build_kinds(model: Path, spec: RunSpec, folder: Path) -> tuple[Path, dict[st
     planted = [m for m in MUTATIONS if m.name != "class-score-0.03"] + list(OUTSIDE_BUGS)
     planted += [m for m in WEIGHT_MUTATIONS if m.name in WEIGHT_SAMPLES]
     planted += [m for m in MUTATIONS if m.name == "class-score-0.03"]
+    loaded, weights = load_clean_model(model)  # loaded once; each bug is planted in a copy
     for mutation in planted:
-        clean, weights = load_clean_model(model)
+        clean = copy.deepcopy(loaded)
         if mutation.layer_in(clean) is None:
             continue
         mutation.plant(clean, weights.state_dict)
         kinds[mutation.name] = dump_model(clean, weights.source_sha256, folder / f"{mutation.name}.safetensors", spec)
-    clean, weights = load_clean_model(model)
+    clean = loaded
     honest = dump_model(clean, weights.source_sha256, folder / "honest.safetensors", spec)
     kinds["float16"] = dump_model(
         clean, weights.source_sha256, folder / "float16.safetensors", spec.but(dtype="float16")
