@@ -341,6 +341,6 @@ def judge(
         row.passed = False  # small everywhere: a systematic error (a scaled weight), which rounding does not make
         row.reason = (
             f"mean-abs {error.mean_abs:.2e} > {row.mean_limit:.2e} ({row.mean_floor_multiple:.0f} × its mean floor): "
-            "a small error everywhere, not rounding"
+            "a small error everywhere, beyond the rounding float32 shows on this row"
         )
     return row
