@@ -34,7 +34,7 @@ def test_machine_readable_stdout_parses(make_fixture, deep, tmp_path):
     checked = run_cli("check", make_fixture("n"), "--input", "random:0", "--format", "json")
     assert checked.returncode == 0, checked.stderr
     document = json.loads(checked.stdout)  # nothing else on stdout: timings and notes go to stderr
-    assert document["pass"] and document["layers"][0]["name"] == "input"
+    assert document["pass"] and document["comparisons"][0]["layers"][0]["name"] == "input"
     assert "export " in checked.stderr and " s, reference " in checked.stderr  # the timing line, on stderr
     diffed = run_cli("diff", *deep, "--format", "json")
     assert diffed.returncode == 0 and json.loads(diffed.stdout)["pass"]
@@ -183,7 +183,7 @@ def test_small_things(deep, make_fixture):
     assert "the dump to write" in dump_help.stdout
     checked = run_cli("check", make_fixture("n"), "--format", "json")
     document = json.loads(checked.stdout)
-    assert not Path(document["reference"]).is_absolute() and "yolo10port-check-" not in checked.stdout
+    assert not Path(document["comparisons"][0]["reference"]).is_absolute() and "yolo10port-check-" not in checked.stdout
 
 
 def test_help_and_the_clean_model_pay_no_runtime_import():
@@ -213,5 +213,5 @@ def test_a_dump_feeds_another_run_exactly_what_it_was_fed(deep, make_fixture, tm
     assert ran.returncode == 0, ran.stderr
     diffed = run_cli("diff", ref, out, "--format", "json")
     report = json.loads(diffed.stdout)
-    first = report["layers"][0]
+    first = report["comparisons"][0]["layers"][0]
     assert diffed.returncode == 0 and first["name"] == "input" and first["pass"] and first["max_abs"] == 0

@@ -112,9 +112,9 @@ def test_diff_drill_on_two_depth_all_dumps(make_fixture, tmp_path):
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     assert report["first_failure"] == "model.10.attn.proj.conv"
-    drilled = report["drill"]["layers"]
+    drilled = report["comparisons"][0]["drill"]["layers"]
     assert drilled[-1]["name"] == "model.10" and all(row["name"].startswith("model.10") for row in drilled)
-    assert report["drill"]["first_failure"] == "model.10.attn.proj.conv"
+    assert report["comparisons"][0]["drill"]["first_failure"] == "model.10.attn.proj.conv"
 
 
 def test_check_cli_shows_isolated_column_and_drill(make_fixture, tmp_path):

@@ -178,7 +178,7 @@ def test_tolerance_file_overrides_a_layer(dumps, tmp_path):
     assert run_cli("diff", dumps["ref64"], dumps["ref"], "--tolerances", toml).returncode == 0
     toml.write_text('[layers."model.2*"]\nk = 0\n')  # a floor-rule override: K = 0 fails model.2x only
     report = json.loads(run_cli("diff", dumps["ref"], dumps["ref64"], "--tolerances", toml, "-f", "json").stdout)
-    assert {row["name"] for row in report["layers"] if not row["pass"]} == {
+    assert {row["name"] for row in report["comparisons"][0]["layers"] if not row["pass"]} == {
         "model.2",
         "model.20",
         "model.21",

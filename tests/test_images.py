@@ -83,7 +83,7 @@ def test_check_e2e_cli(make_fixture):
     as_json = run_cli("check", make_fixture("n"), "--input", bundled_image("bus.jpg"), "--e2e", "--format", "json")
     assert as_json.returncode == 0, as_json.stderr
     document = json.loads(as_json.stdout)  # the whole of stdout is the document: the e2e facts are inside it
-    (e2e,) = [facts for name, facts in document["extra"].items() if name.endswith("end to end")]
+    (e2e,) = [facts for facts in document["checks"] if facts["name"].endswith("end to end")]
     assert e2e["pass"] and e2e["match"]["matched"] == 300
 
 

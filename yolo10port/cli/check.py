@@ -84,7 +84,7 @@ def check(
     spec = run_spec(input, imgsz, batch, square, "1", dtype, device, tf32)
     rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k)
     check_device(device)
-    if e2e and not Path(input).is_file():
+    if e2e and not Path(spec.input).is_file():
         raise InputError("--e2e", f"needs an image file as --input, not {input!r}")
     if all_scales and model is not None:
         raise InputError("MODEL", "give either a checkpoint or --all-scales, not both")
@@ -99,9 +99,9 @@ def check(
     if runtime_option:
         options["runtime_options"] = runtime_option
     if all_scales:
-        result = _all_scales(spec, options, workdir, e2e, input, imgsz)
+        result = _all_scales(spec, options, workdir, e2e, spec.input, imgsz)
     else:
-        result = _one(existing(model), spec, options, workdir, e2e, input, imgsz)
+        result = _one(existing(model), spec, options, workdir, e2e, spec.input, imgsz)
     emit(result, format, out)
     if input == "ones":
         err_console.print(

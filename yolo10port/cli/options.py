@@ -81,10 +81,10 @@ def run_spec(
     with_inputs: bool = False,
 ):
     """The RunSpec the options describe, checked (exit 2 on a bad value) before anything runs."""
-    from yolo10port.dumps.spec import RunSpec, parse_depth
+    from yolo10port.dumps.spec import RunSpec, parse_depth, resolve_input
 
     return RunSpec(
-        input=input,
+        input=resolve_input(input),  # one resolver for every command: `bus.jpg` is ultralytics' photo if not here
         imgsz=imgsz,
         batch=batch,
         square=square,

@@ -58,7 +58,7 @@ def selftest(
     """Prove the checker on a model: honest candidates pass (no false alarm), planted bugs fail in their layer.
 
     Honest candidates: the clean model unfused and fused, the model exported to ONNX under ONNX Runtime and
-    OpenVINO; the table gives each one's smallest margin (limit ÷ max-abs). Planted bugs: 13 real porting bugs
+    OpenVINO; the table gives each one's smallest margin (limit ÷ max-abs). Planted bugs: 14 real porting bugs
     and 23 one-weight ×1.001 slips, one per layer. Exit 0 when every honest candidate passes on every input and
     every bug is caught, in the layer it is in, by at least one input kind.
 

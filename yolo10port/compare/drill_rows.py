@@ -40,3 +40,53 @@ def drill_existing(report: Report) -> Report | None:
         not_comparable={},
         notes=[],
     )
+
+
+def _module(name: str) -> str:
+    return name.partition("#")[0].split("/")[0]
+
+
+def _children(report: Report, parent: str) -> list:
+    """The rows of `parent`'s direct children (`model.10.attn` → qkv, pe, proj), in execution order."""
+    depth = parent.count(".") + 1
+    return [
+        row
+        for row in report.layers
+        if _module(row.name).startswith(parent + ".") and _module(row.name).count(".") == depth
+    ]
+
+
+def blame(report: Report) -> str | None:
+    """Who is at fault inside a drilled layer, in words.
+
+    With isolated error, the culprit is the first module (children run before their parent) wrong on the
+    reference's own inputs. If it has children and every one of them passes in isolation, the fault is in its own
+    forward code, between its children (an attention's scale, a split, a reshape): the module is named, not the
+    last child, which only inherits the error. Without isolated error (two existing dumps) a failing child whose
+    earlier siblings pass cannot be told apart from its parent's own code, and the words say so."""
+    culprit = report.culprit
+    if culprit is not None:
+        children = _children(report, _module(culprit))
+        if children and all(row.isolated_passed for row in children):
+            names = ", ".join(_module(row.name).rsplit(".", 1)[-1] for row in children)
+            return (
+                f"{culprit}, in its own forward code between its children ({names} pass in isolation on the "
+                "reference's inputs)"
+            )
+        return culprit
+    first = report.first_failure
+    if first is None or "." not in _module(first):
+        return first
+    parent = _module(first).rsplit(".", 1)[0]
+    before = []
+    for row in _children(report, parent):
+        if _module(row.name) == _module(first) or not row.passed:
+            break
+        before.append(_module(row.name).rsplit(".", 1)[-1])
+    if before and any(_module(row.name) == parent for row in report.layers):
+        return (
+            f"{first}, or {parent}'s own forward code between its children ({', '.join(before)} pass before it); "
+            "chained error alone cannot tell them apart: `check --drill` measures each module on the reference's "
+            "inputs"
+        )
+    return first

@@ -12,68 +12,25 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from yolo10port.compare.alignment import align_keys
 from yolo10port.compare.detections import DetectionMatch, match_detections
+from yolo10port.compare.hints import gather, likely_cause
 from yolo10port.compare.input_check import INPUT_RULE, check_input
 from yolo10port.compare.metrics import tensor_error
+from yolo10port.compare.rows import LayerRow
 from yolo10port.compare.rules import Tolerances
 from yolo10port.compare.selectors import parse_layers
-from yolo10port.dumps.keys import DETECTIONS, INPUT, is_input_key, rows_of
+from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, INPUT, is_input_key, rows_of
 from yolo10port.dumps.reader import DumpReader, read_dump_metadata
 from yolo10port.errors import InputError
 
 NOISE_FLOOR = "noise_floor"  # the reference's metadata keys (written by dumps/run.py)
 NOISE_FLOOR_MEAN = "noise_floor_mean"
-
-
-@dataclass
-class LayerRow:
-    name: str
-    type: str
-    shape: list[int] | None
-    max_abs: float | None = None
-    mean_abs: float | None = None
-    max_rel: float | None = None
-    cosine: float | None = None
-    pcc: float | None = None
-    ref_max_abs: float | None = None
-    floor: float | None = None  # the reference's float32-vs-float64 noise at this row, if it carries one
-    limit: float | None = None
-    rule: str = ""  # floor | fixed | input
-    atol: float = 0.0  # the limit as atol + rtol · max|ref| (the floor rule: atol = the limit, rtol = 0)
-    rtol: float = 0.0
-    floor_multiple: float | None = None  # max-abs ÷ max(floor, ε·max|ref|): this row's error in units of the floor
-    mean_floor: float | None = None  # the reference's mean float32-vs-float64 difference at this row
-    mean_limit: float | None = None  # the floor rule's limit on mean-abs
-    mean_floor_multiple: float | None = None  # mean-abs ÷ max(mean floor, ε·mean|ref|)
-    passed: bool = True
-    reason: str = ""
-    # Isolated error (candidates/*): the candidate's module fed the reference's inputs; None = not measured.
-    isolated_max_abs: float | None = None
-    isolated_max_rel: float | None = None
-    isolated_passed: bool | None = None
-
-    @property
-    def margin(self) -> float | None:
-        """limit ÷ error, the smaller over max-abs and mean-abs: how many times the error would have to grow to fail
-        (∞ for an exact row; below 1 for a failing one)."""
-        if self.limit is None or self.max_abs is None or math.isnan(self.max_abs):
-            return None
-        margins = [math.inf if self.max_abs == 0 else self.limit / self.max_abs]
-        if self.mean_limit is not None and self.mean_abs:
-            margins.append(self.mean_limit / self.mean_abs)
-        return min(margins)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["pass"] = data.pop("passed")
-        data["margin"] = self.margin
-        return data
 
 
 @dataclass
@@ -93,6 +50,7 @@ class Report:
     isolated: bool = False  # whether isolated error was measured (the candidate could run one module alone)
     drill: Report | None = None  # the sub-report of the first failing layer, hooked at every depth
     labels: dict[str, str] = field(default_factory=dict)  # display names of the two sides (check's temp files)
+    evidence: dict = field(default_factory=dict)  # tensor facts the hints need, measured while the dumps were open
 
     @property
     def culprit(self) -> str | None:
@@ -115,12 +73,12 @@ class Report:
 
     @property
     def compared(self) -> int:
-        return sum(row.rule != INPUT_RULE for row in self.layers) + (self.detections is not None)
+        """Rows that test something: every numeric row, and the detections unless they cannot test anything here."""
+        informative = self.detections is not None and self.detections.informative
+        return sum(row.rule != INPUT_RULE for row in self.layers) + informative
 
     @property
     def hint(self) -> str | None:
-        from yolo10port.compare.hints import likely_cause
-
         return likely_cause(self)
 
     def label(self, side: str) -> str:
@@ -238,11 +196,16 @@ def diff_dumps(
                     continue
                 ref, cand = ref_file.get(name), cand_file.get(cand_name)
                 if name == DETECTIONS:
-                    score_tol, box_tol = tol.detection_tolerances(floors)
-                    report.detections = match_detections(ref, cand, tol.match_iou, score_tol, box_tol)
+                    report.detections = _match(ref, cand, ref_file, cand_file, alignment.pairs, tol, floors)
+                    if report.detections.saturated:
+                        report.notes.append(saturation_note(report.detections))
                     continue
                 module_type = types.get(name) or cand_types.get(cand_name, "")
                 report.layers += compare_key(name, module_type, ref, cand, tol, floors, mean_floors)
+            try:  # a hint is advice: a signature that cannot be measured never turns a verdict into an error
+                report.evidence = gather(report, lambda key: _pair(ref_file, cand_file, key, alignment.pairs))
+            except (ValueError, IndexError, FloatingPointError, MemoryError):
+                report.evidence = {}
             paired = set(alignment.pairs.values())
             report.ignored = [
                 k for k in _order(cand_meta, cand_keys) if k not in paired and k != INPUT and not is_input_key(k)
@@ -251,6 +214,12 @@ def diff_dumps(
         raise
     except Exception as error:  # a header that parsed but whose data is broken
         raise InputError(candidate, f"unreadable dump data ({type(error).__name__}: {error})") from None
+    if report.compared == 0 and report.detections is not None and not report.detections.informative:
+        raise InputError(
+            candidate,
+            "nothing informative compared: the only compared key is `detections`, and "
+            + saturation_note(report.detections),
+        )
     if report.compared == 0:
         raise InputError(
             candidate,
@@ -260,6 +229,42 @@ def diff_dumps(
             + f"the candidate {', '.join(cand_keys[:4]) or 'nothing'}",
         )
     return report
+
+
+def _pair(ref_file: DumpReader, cand_file: DumpReader, key: str, pairs: dict):
+    """Both sides of a key as float arrays of one shape, or None (for the hints' tensor facts)."""
+    cand_key = pairs.get(key)
+    if cand_key is None or key not in ref_file:
+        return None
+    ref, cand = ref_file.get(key), cand_file.get(cand_key)
+    if ref.shape != cand.shape or ref.dtype.kind != "f" or cand.dtype.kind != "f":
+        return None
+    if not (np.isfinite(ref).all() and np.isfinite(cand).all()):
+        return None
+    return ref, cand
+
+
+def saturation_note(det: DetectionMatch) -> str:
+    return (
+        f"the reference's top-k is saturated on this input: all {det.total} kept scores lie within "
+        f"{det.match_score:.1e} of the cut, so any choice among the tied boxes is legitimate and this input cannot "
+        "test post-processing"
+        + (
+            " (the candidate's detections were checked against its own model.23 instead)"
+            if det.own_head is not None
+            else "; compare on an image, or dump the candidate's model.23 too"
+        )
+    )
+
+
+def _match(ref, cand, ref_file: DumpReader, cand_file: DumpReader, pairs: dict, tol: Tolerances, floors: dict):
+    """The detections row: matched against the reference's, ties at the cut vouched for by the reference's decoded
+    head, and the candidate's post-processing re-derived from its own decoded head where it dumped one."""
+    score_tol, box_tol = tol.detection_tolerances(floors)
+    head = ref_file.get(DECODED_HEAD) if DECODED_HEAD in ref_file else None
+    own_key = pairs.get(DECODED_HEAD)
+    own_head = cand_file.get(own_key) if own_key is not None else None
+    return match_detections(ref, cand, tol.match_iou, score_tol, box_tol, head=head, own_head=own_head)
 
 
 def compare_key(
@@ -278,7 +283,7 @@ def compare_key(
         if ref.size and ref.dtype.kind == "f":  # the limit is the reference's: isolated error can still be judged
             row.ref_max_abs = float(np.nanmax(np.abs(ref)))
             row.mean_floor = (mean_floors or {}).get(name)
-            limit = tol.limit(name, row.ref_max_abs, row.floor, float(np.nanmean(np.abs(ref))), row.mean_floor)
+            limit = tol.limit(name, row.ref_max_abs, row.floor, row.ref_max_abs, row.mean_floor)
             _set_limit(row, limit)
         return [row]
     if ref.dtype.kind != cand.dtype.kind and not (ref.dtype.kind == "f" and cand.dtype.kind == "f"):
@@ -317,13 +322,16 @@ def judge(
     row = LayerRow(name, module_type, list(ref.shape), floor=floor, mean_floor=mean_floor)
     row.max_abs, row.mean_abs, row.max_rel = error.max_abs, error.mean_abs, error.max_rel
     row.cosine, row.pcc, row.ref_max_abs = error.cosine, error.pcc, error.ref_max_abs
-    limit = tol.limit(name, error.ref_max_abs, floor, error.ref_mean_abs, mean_floor)
+    # Both tests grant ε at the row's largest magnitude (README, "Comparing and tolerances"): float32 resolves every
+    # element only as finely as the largest values it is computed with (a sigmoid through 0.5 + ½·tanh, a sum of
+    # large partial products), so ε · mean|ref| asked more of a sparse row than float32 can give.
+    limit = tol.limit(name, error.ref_max_abs, floor, error.ref_max_abs, mean_floor)
     _set_limit(row, limit)
     if limit.rule == "floor":
         eps = tol.settings_for(name).get("eps", tol.eps)
         row.floor_multiple = _multiple(error.max_abs, max(floor, eps * error.ref_max_abs))
         if limit.mean is not None:
-            row.mean_floor_multiple = _multiple(error.mean_abs, max(mean_floor, eps * error.ref_mean_abs))
+            row.mean_floor_multiple = _multiple(error.mean_abs, max(mean_floor, eps * error.ref_max_abs))
     if error.nonfinite_cand or error.nonfinite_ref:
         row.passed = False
         row.reason = f"NaN/Inf: {error.nonfinite_cand} in candidate, {error.nonfinite_ref} in reference"
@@ -333,6 +341,6 @@ def judge(
         row.passed = False  # small everywhere: a systematic error (a scaled weight), which rounding does not make
         row.reason = (
             f"mean-abs {error.mean_abs:.2e} > {row.mean_limit:.2e} ({row.mean_floor_multiple:.0f} × its mean floor): "
-            "a small error everywhere, not rounding"
+            "a small error everywhere, beyond the rounding float32 shows on this row"
         )
     return row

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from yolo10port.compare.metrics import tensor_error
+from yolo10port.compare.rows import LayerRow
 from yolo10port.dumps.keys import INPUT
 from yolo10port.dumps.reader import DumpReader
 
@@ -48,8 +49,6 @@ def _looks_like(ref: np.ndarray, cand: np.ndarray, tolerance: float) -> str | No
 
 
 def check_input(ref_file: DumpReader, cand_file: DumpReader, cand_meta: dict, force: bool):
-    from yolo10port.compare.engine import LayerRow
-
     row = LayerRow(INPUT, "input", list(ref_file.shape(INPUT)), rule=INPUT_RULE)
     if INPUT not in cand_file:
         row.passed = force

@@ -12,9 +12,13 @@ import math
 from collections.abc import Callable
 from xml.etree import ElementTree as ET
 
+from yolo10port.compare.drill_rows import blame
 from yolo10port.compare.engine import LayerRow, Report
 from yolo10port.compare.input_check import INPUT_RULE
 
+# The JSON report's shape, one for `diff` and `check`, one comparison or many (README, "The JSON report"; the JSON
+# Schema ships as yolo10port/schemas/report-1.json). Any change to the shape bumps the number.
+REPORT_SCHEMA = "yolo10port-report/1"
 FORMATS = ("table", "json", "markdown", "github", "junit", "model-explorer")
 MACHINE_FORMATS = ("json", "junit", "model-explorer")  # stdout is the document: nothing else may be printed there
 
@@ -60,7 +64,7 @@ def _rule_text(report: Report) -> str:
         mean = any(row.mean_limit is not None for row in report.layers)
         parts.append(
             f"noise-floor rule: max-abs ≤ {tol['k']:g} · max(floor, {tol['eps']:g} · max|ref|)"
-            + (f" and mean-abs ≤ {tol['k_mean']:g} · max(mean floor, {tol['eps']:g} · mean|ref|)" if mean else "")
+            + (f" and mean-abs ≤ {tol['k_mean']:g} · max(mean floor, {tol['eps']:g} · max|ref|)" if mean else "")
         )
     if "fixed" in rules:
         parts.append(f"fixed rule: max-abs ≤ {tol['atol']:g} + {tol['rtol']:g} · max|ref|")
@@ -72,8 +76,11 @@ def verdict(report: Report) -> str:
     det = report.detections
     det_text = ""
     if det is not None:
-        det_text = f"; detections {det.matched}/{det.total} matched" + (
-            f" (+{det.at_cut} at the top-k cut)" if det.at_cut else ""
+        det_text = (
+            f"; detections {det.matched}/{det.total} matched"
+            + (f" (+{det.at_cut} at the top-k cut)" if det.at_cut else "")
+            + (f", {det.unexplained} candidate boxes unexplained" if det.unexplained else "")
+            + ("; the top-k is saturated on this input (post-processing untested)" if not det.informative else "")
         )
     numeric = [r for r in report.layers if r.rule != INPUT_RULE and r.margin is not None]
     if report.passed:
@@ -100,7 +107,7 @@ def verdict(report: Report) -> str:
             if culprit
             else "; every module passes in isolation"
         )
-    drilled = f"; drill-down: {report.drill.culprit or report.drill.first_failure}" if report.drill else ""
+    drilled = f"; drill-down: {blame(report.drill)}" if report.drill else ""
     hint = report.hint
     return f"FAIL: {where}{culprit_text}{drilled}{det_text}" + (f". Likely cause: {hint}" if hint else "")
 
@@ -200,7 +207,7 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
         console.print(line, highlight=False, markup=False)
     if report.drill is not None:
         drill = report.drill
-        found = drill.culprit or drill.first_failure
+        found = blame(drill)
         console.print(
             f"[b]drill-down into {_layer_of(drill)}[/]: every module inside it"
             + (f"; first wrong module [b]{found}[/]" if found else "; no module inside fails on its own"),
@@ -216,10 +223,46 @@ def _layer_of(report: Report) -> str:
     return min(names, key=len) if names else "—"
 
 
+def report_document(
+    title: str,
+    comparisons: dict[str, Report],
+    passed: bool,
+    summary: str,
+    missing: list[str] | None = None,
+    required_missing: list[str] | None = None,
+    checks: dict[str, dict] | None = None,
+) -> dict:
+    """The one JSON shape (REPORT_SCHEMA) of every report: a list of named comparisons, whether one (`diff` of two
+    dumps, `check` of one model) or many (a golden folder, `check --all-scales`), plus checks outside the diffs."""
+    first = next(((name, r.first_failure) for name, r in comparisons.items() if not r.passed), (None, None))
+    entries = []
+    for name, report in comparisons.items():
+        entry = {"name": name, **report.to_dict(), "verdict": verdict(report)}
+        if report.drill is not None:
+            entry["drill"]["blame"] = blame(report.drill)  # the culprit in words (compare/drill_rows.py)
+        entries.append(entry)
+    return {
+        "schema": REPORT_SCHEMA,
+        "title": title,
+        "pass": passed,
+        "verdict": summary,
+        "first_failing_comparison": first[0],
+        "first_failure": first[1],
+        "comparisons": entries,
+        "missing_comparisons": list(missing or []),
+        "required_missing_comparisons": list(required_missing or []),
+        "checks": [{"name": name, **facts} for name, facts in (checks or {}).items()],
+    }
+
+
+def dump_document(document: dict) -> str:
+    return json.dumps(document, indent=1, default=_json_default) + "\n"
+
+
 def render_json(report: Report) -> str:
-    data = report.to_dict()
-    data["verdict"] = verdict(report)
-    return json.dumps(data, indent=1, default=_json_default) + "\n"
+    name = report.label("candidate")
+    title = f"{name} against {report.label('reference')}"
+    return dump_document(report_document(title, {name: report}, report.passed, verdict(report)))
 
 
 def _json_default(value):
@@ -287,7 +330,7 @@ def render_github(report: Report) -> str:
         lines += [
             f"### Drill-down into {_layer_of(drill)}",
             "",
-            f"First wrong module: **{drill.culprit or drill.first_failure or 'none fails on its own'}**",
+            f"First wrong module: **{blame(drill) or 'none fails on its own'}**",
             "",
             *_markdown_table(drill, [row for row in drill.layers if not row.passed][:15]),
             "",

@@ -2,11 +2,15 @@
 
 **Floor rule** (`--tol floor`, the default): pass iff
     max|cand − ref|  ≤ K      · max(floor,      ε · max|ref|)   and
-    mean|cand − ref| ≤ K_mean · max(mean floor, ε · mean|ref|),
+    mean|cand − ref| ≤ K_mean · max(mean floor, ε · max|ref|),
 where `floor` and `mean floor` are how far float32 arithmetic alone moves the reference on this very input (the
 largest and the mean |ref32 − ref64|, recorded in the reference dump, dumps/run.py). It follows the input: a random
 or photographic input, whose deep layers carry 10–100× more rounding than all-ones, gets a wider limit; a layer
-float32 computes almost exactly gets a narrow one. ε keeps a limit where float32 happens to be exact. The max-abs
+float32 computes almost exactly gets a narrow one. ε keeps a limit where float32 happens to be exact: float32's
+relative resolution at the row's largest magnitude, granted to every element in both tests, because an honest
+runtime resolves each element only as finely as the largest values it computes with (ONNX Runtime's sigmoid is
+exact to ~1e-7 absolute, so a trained head scoring noise at 1e-3 moves by 2e-8 everywhere: ε · mean|ref| would
+have asked for 4e-9). The max-abs
 test catches a large error anywhere; the mean-abs test catches a small error everywhere (a weight off by 0.1 %),
 which rounding noise, large in a few elements and tiny on average, does not make.
 
@@ -73,7 +77,7 @@ class Tolerances:
         key: str,
         ref_max_abs: float,
         floor: float | None,
-        ref_mean_abs: float = 0.0,
+        ref_scale: float = 0.0,  # the magnitude the mean test's ε applies to: max|ref| (see the module docstring)
         mean_floor: float | None = None,
     ) -> Limit:
         """The limits for one row (on max-abs, and under the floor rule on mean-abs), and which rule set them."""
@@ -86,7 +90,7 @@ class Tolerances:
         value = k * max(floor, eps * ref_max_abs)
         mean = None
         if mean_floor is not None and math.isfinite(mean_floor):
-            mean = own.get("k_mean", self.k_mean) * max(mean_floor, eps * ref_mean_abs)
+            mean = own.get("k_mean", self.k_mean) * max(mean_floor, eps * ref_scale)
         return Limit(value, "floor", value, 0.0, mean)
 
     def detection_tolerances(self, floors: dict[str, float]) -> tuple[float, float]:

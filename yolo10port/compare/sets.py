@@ -6,7 +6,6 @@ does, and renders as one document in every format.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,20 +73,21 @@ class ReportSet:
         console.print(("[green]" if self.passed else "[bold red]") + self.verdict().splitlines()[0] + "[/]")
 
     def to_dict(self) -> dict:
-        return {
-            "title": self.title,
-            "pass": self.passed,
-            "comparisons": {name: r.to_dict() for name, r in self.reports.items()},
-            "not_in_candidate": self.missing,
-            "required_missing": self.required_missing,
-            "extra": self.extra,
-        }
+        """The JSON report (compare/report.py, REPORT_SCHEMA)."""
+        from yolo10port.compare.report import report_document
+
+        return report_document(
+            self.title, self.reports, self.passed, self.verdict(), self.missing, self.required_missing, self.extra
+        )
 
     def render(self, fmt: str) -> str:
         from yolo10port.compare import report as formats
 
         if fmt == "json":
-            return json.dumps(self.to_dict(), indent=1, default=float) + "\n"
+            document = formats.report_document(
+                self.title, self.reports, self.passed, self.verdict(), self.missing, self.required_missing, self.extra
+            )
+            return formats.dump_document(document)
         if fmt == "junit":
             suites = ET.Element("testsuites", name=self.title)
             for name, report in self.reports.items():

@@ -10,9 +10,8 @@ import json
 import math
 from xml.etree import ElementTree as ET
 
-# The JSON report's version. h22 is adding the same constant to compare/report.py for diff and check; the lead
-# unifies the two at merge (this one then imports it from there).
-REPORT_SCHEMA = "yolo10port-report/1"
+from yolo10port.compare.report import REPORT_SCHEMA  # the JSON report's version: one constant for every command
+
 VAL_FORMATS = ("table", "json", "markdown", "github", "junit")
 
 

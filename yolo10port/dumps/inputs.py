@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from yolo10port.dumps.spec import STRIDE, RunSpec, check_batch, check_imgsz
+from yolo10port.dumps.spec import STRIDE, RunSpec, check_batch, check_imgsz, resolve_input
 from yolo10port.errors import InputError
 
 PAD_VALUE = 114  # ultralytics' letterbox grey
@@ -100,7 +100,7 @@ def make_input(spec: RunSpec, dtype: torch.dtype = torch.float32) -> ModelInput:
             raise InputError("--input", f"random seed {seed!r} is not a non-negative integer")
         generator = torch.Generator().manual_seed(int(seed))
         return ModelInput(torch.rand(shape, generator=generator).to(dtype), f"random:{seed}:{dims}")
-    path = Path(source)
+    path = Path(resolve_input(source))
     if not path.exists():
         raise InputError(
             "--input", f"{source!r} is neither ones, zeros, random:SEED, an existing image file nor a dump"

@@ -7,6 +7,7 @@ of a comparison are run alike by construction (and a new option is added in one 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from yolo10port.errors import InputError
 
@@ -14,6 +15,21 @@ REFERENCE_DTYPES = ("float32", "float64")  # what the reference network is run i
 # A candidate may also run in half precision, to see what a float16/bfloat16 port costs against the floor.
 CANDIDATE_DTYPES = ("float32", "float64", "float16", "bfloat16")
 STRIDE = 32  # YOLOv10's largest stride: input sides must be multiples of it
+BUNDLED_PHOTOS = ("bus.jpg", "zidane.jpg")  # ultralytics ships these; used when no such file exists here
+
+
+def resolve_input(source: str) -> str:
+    """What `--input`/`--inputs` feeds, the same for every command: `bus.jpg` or `zidane.jpg` that is not a file here
+    is ultralytics' bundled photo (found without importing ultralytics); anything else is taken as given."""
+    if source in BUNDLED_PHOTOS and not Path(source).exists():
+        import importlib.util
+
+        found = importlib.util.find_spec("ultralytics")
+        if found is not None and found.origin:
+            bundled = Path(found.origin).parent / "assets" / source
+            if bundled.is_file():
+                return str(bundled)
+    return source
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,11 @@ from yolo10port import __version__
 from yolo10port.atomic import write_error
 from yolo10port.compare.sets import GOLDEN_INDEX  # `index.json`: diff of two folders pairs only the dumps
 from yolo10port.dumps.keys import DECODED_HEAD
-from yolo10port.dumps.spec import RunSpec
+from yolo10port.dumps.spec import RunSpec, resolve_input
 from yolo10port.errors import InputError
 from yolo10port.formats import sha256_file
 
 GOLDEN_FORMAT = "yolo10port-golden/1"
-BUNDLED_PHOTOS = ("bus.jpg", "zidane.jpg")  # ultralytics ships these; used when no such file exists here
 DEFAULT_INPUTS = "ones,random:0,bus.jpg"  # ones alone hides a channel-order bug (its channels are identical)
 
 
@@ -64,11 +63,7 @@ def parse_inputs(text: str) -> list[GoldenInput]:
     for given in _expand_folders(part.strip() for part in text.split(",")):
         if not given:
             continue
-        source = given
-        if given in BUNDLED_PHOTOS and not Path(given).exists():
-            from yolo10port.workflows.selftest.run import bundled_image
-
-            source = bundled_image(given)
+        source = resolve_input(given)  # the resolver every command uses
         name = safe_name(given)
         if not name:
             raise InputError("--inputs", f"{given!r} gives no usable file name")

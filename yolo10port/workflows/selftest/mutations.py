@@ -113,6 +113,14 @@ def attention_scale_omitted(model, _):
             module.scale = 1.0
 
 
+def attention_scale_by_head_dim(model, _):
+    """The scale taken from the value width, 1/√head_dim, instead of the key width, 1/√key_dim: qkv, pe and proj
+    are each right; the fault is in the attention's own arithmetic, between them."""
+    for module in model.modules():
+        if isinstance(module, Attention):
+            module.scale = module.head_dim**-0.5
+
+
 def repvggdw_without_3x3(model, _):
     for module in model.modules():
         if isinstance(module, RepVGGDW):
@@ -194,6 +202,12 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation("attn-no-scale", "attention scale 1/√key_dim omitted", attention_scale_omitted, "model.10"),
     Mutation(
+        "attn-scale-head-dim",
+        "attention scale 1/√head_dim instead of 1/√key_dim",
+        attention_scale_by_head_dim,
+        "model.10",
+    ),  # fmt: skip
+    Mutation(
         "repvggdw-no-3x3", "RepVGGDW's parallel 3×3 branch dropped", repvggdw_without_3x3, first_layer_with(RepVGGDW)
     ),
     Mutation("dfl-off-by-one", "DFL bins 1…16 instead of 0…15", dfl_bins_off_by_one, "model.23/boxes"),
@@ -216,4 +230,67 @@ MUTATIONS: list[Mutation] = [
 WEIGHT_MUTATIONS: list[Mutation] = [
     Mutation(f"weight×1.001-model.{i}", f"one weight of model.{i} × 1.001", weight_scaled(i), f"model.{i}")
     for i in range(23)
+]
+
+
+# --- What outside ports got wrong (issue 22), planted for the hint confusion table (tests/test_hints_confusion.py) --
+
+
+def scores_without_sigmoid(model, _):
+    def logits(forward, feats):
+        decoded = forward(feats).clone()
+        decoded[:, 4:] = torch.logit(decoded[:, 4:].double(), eps=1e-12).to(decoded.dtype)
+        return decoded
+
+    _wrap_forward(model.model[23], logits)
+
+
+def scores_sigmoid_twice(model, _):
+    def twice(forward, feats):
+        decoded = forward(feats).clone()
+        decoded[:, 4:] = decoded[:, 4:].sigmoid()
+        return decoded
+
+    _wrap_forward(model.model[23], twice)
+
+
+def concat_inputs_swapped(model, _):
+    _wrap_forward(model.model[12], lambda forward, xs: forward(list(xs)[::-1]))
+
+
+def upsample_bilinear(model, _):
+    model.model[11].mode = "bilinear"
+
+
+def _fake_quantize(tensor: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Symmetric int8: round to 255 levels over the range (per output channel when `dim` is given)."""
+    if dim is None:
+        scale = tensor.abs().max().clamp_min(1e-12) / 127
+    else:
+        scale = tensor.abs().amax(dim=tuple(d for d in range(tensor.ndim) if d != dim), keepdim=True) / 127
+        scale = scale.clamp_min(1e-12)
+    return (tensor / scale).round().clamp(-127, 127) * scale
+
+
+def int8_quantized(model, _):
+    """An INT8 graph's arithmetic: weights per output channel, activations per tensor, both on 8 bits."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.copy_(_fake_quantize(module.weight, dim=0))
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            _wrap_forward(module, lambda forward, x: forward(_fake_quantize(x)))
+
+
+OUTSIDE_BUGS: list[Mutation] = [
+    Mutation(
+        "scores-no-sigmoid", "class scores left as logits (no sigmoid)", scores_without_sigmoid, "model.23/scores"
+    ),
+    Mutation(
+        "scores-sigmoid-twice", "sigmoid applied twice to the class scores", scores_sigmoid_twice, "model.23/scores"
+    ),
+    Mutation("concat-swapped", "the two inputs of model.12's Concat swapped", concat_inputs_swapped, "model.12"),
+    Mutation("upsample-bilinear", "model.11's nearest upsample done bilinear", upsample_bilinear, "model.11"),
+    Mutation("int8", "an INT8 graph (weights and activations quantized)", int8_quantized, "model.0"),
 ]
