@@ -77,6 +77,10 @@ def diff(
         bool, typer.Option("--drill", help="list the submodules of the first failing layer (dumps at --depth all)")
     ] = False,
     plot: Annotated[Path | None, typer.Option(help="also draw the per-layer errors (log scale) to this PNG")] = None,
+    allow_missing: Annotated[
+        bool,
+        typer.Option("--allow-missing", help="folders: a golden dump the candidate folder lacks is listed, not failed"),
+    ] = False,
 ):
     """Per-layer error table of two dumps (or two folders of dumps); exit 1 on a tolerance breach.
 
@@ -97,7 +101,7 @@ def diff(
     if reference.is_dir() or candidate.is_dir():
         from yolo10port.compare.sets import diff_sets
 
-        result = diff_sets(reference, candidate, layer, rules, force, require)
+        result = diff_sets(reference, candidate, layer, rules, force, require, allow_missing)
         emit(result, format, out)
         raise typer.Exit(EXIT_PASS if result.passed else EXIT_BREACH)
     from yolo10port.compare import diff_dumps

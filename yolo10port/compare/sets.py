@@ -24,7 +24,8 @@ class ReportSet:
     title: str
     reports: dict[str, Report] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # named comparisons the candidate side lacks
-    required_missing: list[str] = field(default_factory=list)
+    required_missing: list[str] = field(default_factory=list)  # those that fail (all of them, unless allowed)
+    allow_missing: bool = False  # --allow-missing: golden members the candidate lacks are listed, not failed
     extra: dict[str, dict] = field(default_factory=dict)  # per name, facts outside the diff (e.g. end to end)
     failed_extra: list[str] = field(default_factory=list)
 
@@ -37,10 +38,14 @@ class ReportSet:
 
         failing = [name for name, r in self.reports.items() if not r.passed] + self.failed_extra
         head = f"{'PASS' if self.passed else 'FAIL'}: {len(self.reports)} comparisons"
+        if self.missing:
+            head += f" of {len(self.reports) + len(self.missing)}"
         if failing:
             head += f", failing: {', '.join(dict.fromkeys(failing))}"
         if self.required_missing:
-            head += f", required but missing: {', '.join(self.required_missing)}"
+            head += f", not in candidate (FAIL): {', '.join(self.required_missing)}"
+        elif self.missing:
+            head += f" (--allow-missing: not in candidate, not judged: {', '.join(self.missing)})"
         lines = [head] + [f"  {name}: {verdict(r)}" for name, r in self.reports.items()]
         return "\n".join(lines)
 
@@ -80,6 +85,7 @@ class ReportSet:
             "comparisons": {name: r.to_dict() for name, r in self.reports.items()},
             "not_in_candidate": self.missing,
             "required_missing": self.required_missing,
+            "allow_missing": self.allow_missing,
             "extra": self.extra,
         }
 
@@ -94,13 +100,22 @@ class ReportSet:
                 suite = ET.fromstring(formats.render_junit(report))
                 suite.set("name", f"yolo10port.parity.{name}")
                 suites.append(suite)
+            for name in self.missing:  # a golden member the port wrote nothing for: a failure unless allowed
+                suite = ET.SubElement(suites, "testsuite", name=f"yolo10port.parity.{name}", tests="1")
+                case = ET.SubElement(suite, "testcase", classname=f"yolo10port.parity.{name}", name="dump")
+                if name in self.required_missing:
+                    suite.set("failures", "1")
+                    ET.SubElement(case, "failure", message="not in candidate: the port wrote no dump for it")
+                else:
+                    ET.SubElement(case, "skipped", message="not in candidate (--allow-missing)")
             return ET.tostring(suites, encoding="unicode") + "\n"
         if fmt in ("markdown", "github"):
             single = formats.render_markdown if fmt == "markdown" else formats.render_github
             parts = [f"# {self.title}: {'PASS' if self.passed else 'FAIL'}", ""]
             parts += [f"- {line.strip()}" for line in self.verdict().splitlines()[1:]]
             for name in self.missing:
-                parts.append(f"- {name}: not in candidate" + (" (required)" if name in self.required_missing else ""))
+                note = " (FAIL)" if name in self.required_missing else " (--allow-missing)"
+                parts.append(f"- {name}: not in candidate{note}")
             parts.append("")
             for name, report in self.reports.items():
                 parts += [f"## {name}", "", re.sub(r"(?m)^(#{2,}) ", r"#\1 ", single(report)), ""]
@@ -121,8 +136,12 @@ def diff_sets(
     tolerances: Tolerances | None = None,
     force: bool = False,
     require: str | None = None,
+    allow_missing: bool = False,
 ) -> ReportSet:
-    """Each reference dump of a folder (a golden set) against the candidate dump of the same file name."""
+    """Each reference dump of a folder (a golden set) against the candidate dump of the same file name.
+
+    A golden member the candidate folder lacks fails the set (a port that wrote nothing for an input must not
+    pass); `allow_missing` lists it instead, and the verdict says so."""
     for side in (reference, candidate):
         if not side.exists():
             raise InputError(side, "no such file or folder")
@@ -132,11 +151,11 @@ def diff_sets(
     if not references:
         raise InputError(reference, "holds no .safetensors dumps")
     candidates = _dumps_in(candidate)
-    result = ReportSet(f"{candidate} against {reference}")
+    result = ReportSet(f"{candidate} against {reference}", allow_missing=allow_missing)
     for name, path in references.items():
         if name not in candidates:
             result.missing.append(name)
-            if require == "all":
+            if not allow_missing:
                 result.required_missing.append(name)
             continue
         report = diff_dumps(path, candidates[name], layers, tolerances, force, require)

@@ -1,0 +1,95 @@
+"""A newcomer's second pass (issue 28): each finding, through the real CLI in a subprocess.
+
+Most cases use tiny hand-made dumps (numpy + safetensors, as a foreign port writes them) so they cost well under a
+second each; the few that need a model use the n fixture at a small imgsz.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from tests.conftest import ROOT, assert_input_error, run_cli
+
+LONG = "model.13.m.0.cv1.conv"  # a depth-all key name that the table used to cut
+
+
+def tiny_dump(path: Path, keys=("model.0", "model.1", "model.2"), scale: float = 1.0, floor: bool = True, **extra):
+    """A small dump in the interchange format: `input` plus one (1, 4, 8, 8) tensor per key; `scale` multiplies
+    every output (1.0: identical to another dump made with the same arguments)."""
+    rng = np.random.default_rng(0)
+    tensors = {"input": np.ones((1, 3, 32, 32), np.float32)}
+    for key in keys:
+        tensors[key] = (rng.standard_normal((1, 4, 8, 8)) * scale).astype(np.float32)
+    for key, value in extra.items():
+        tensors[key] = value
+    meta = {
+        "format": "yolo10port-dump/1",
+        "input": "ones:1x3x32x32",
+        "order": json.dumps(list(tensors)),
+        "module_types": json.dumps({key: "Conv" for key in keys}),
+    }
+    if floor:
+        meta["noise_floor"] = json.dumps({key: 1e-6 for key in keys})
+        meta["noise_floor_mean"] = json.dumps({key: 1e-7 for key in keys})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+# --- 6: a --require pattern that matches nothing -----------------------------------------------------------------
+
+
+def test_require_pattern_matching_nothing_is_an_input_error(tmp_path):
+    ref, cand = tiny_dump(tmp_path / "ref.safetensors"), tiny_dump(tmp_path / "cand.safetensors", keys=("model.0",))
+    result = run_cli("diff", ref, cand, "--require", "model.1,model.99*")
+    assert_input_error(result, "--require", "'model.99*'", "matches no key")
+    assert result.stdout == ""
+    # The same for a golden folder; a pattern that matches passes through to the verdict (model.1 is missing).
+    (tmp_path / "golden").mkdir(), (tmp_path / "port").mkdir()
+    ref.rename(tmp_path / "golden" / "ones.safetensors"), cand.rename(tmp_path / "port" / "ones.safetensors")
+    assert_input_error(run_cli("diff", tmp_path / "golden", tmp_path / "port", "--require", "modle.1"), "'modle.1'")
+    required = run_cli("diff", tmp_path / "golden", tmp_path / "port", "--require", "model.1")
+    assert required.returncode == 1 and "model.1" in required.stdout
+
+
+# --- 7: missing members of a golden set fail unless --allow-missing -----------------------------------------------
+
+
+@pytest.fixture
+def half_port(tmp_path):
+    """A golden set of four inputs and a port that wrote dumps for two of them."""
+    golden, port = tmp_path / "golden", tmp_path / "port"
+    for name in ("ones", "zeros", "random-0", "bus"):
+        tiny_dump(golden / f"{name}.safetensors")
+    for name in ("ones", "bus"):
+        tiny_dump(port / f"{name}.safetensors")
+    return golden, port
+
+
+def test_golden_members_the_port_did_not_write_fail_by_default(half_port):
+    golden, port = half_port
+    strict = run_cli("diff", golden, port)
+    assert strict.returncode == 1, strict.stdout
+    verdict = strict.stdout.strip().splitlines()[-1]
+    assert verdict.startswith("FAIL: 2 comparisons of 4") and "random-0" in verdict and "zeros" in verdict
+    junit = run_cli("diff", golden, port, "--format", "junit")
+    assert junit.returncode == 1 and junit.stdout.count("<failure") == 2
+    loose = run_cli("diff", golden, port, "--allow-missing", "--format", "json")
+    assert loose.returncode == 0, loose.stderr
+    document = json.loads(loose.stdout)
+    assert document["pass"] and document["allow_missing"] and sorted(document["not_in_candidate"]) == [
+        "random-0",
+        "zeros",
+    ]
+    assert "--allow-missing" in loose.stderr and "of 4" in loose.stderr  # the verdict says it was loosened
+
+
+def test_the_ci_example_stays_strict():
+    workflow = (ROOT / "examples" / "ci" / "port-parity.yml").read_text()
+    diff_lines = [line for line in workflow.splitlines() if line.strip().startswith("yolo10port diff")]
+    assert diff_lines and not any("--allow-missing" in line for line in diff_lines)
