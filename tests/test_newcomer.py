@@ -82,10 +82,15 @@ def test_golden_members_the_port_did_not_write_fail_by_default(half_port):
     loose = run_cli("diff", golden, port, "--allow-missing", "--format", "json")
     assert loose.returncode == 0, loose.stderr
     document = json.loads(loose.stdout)
-    assert document["pass"] and document["allow_missing"] and sorted(document["not_in_candidate"]) == [
-        "random-0",
-        "zeros",
-    ]
+    assert (
+        document["pass"]
+        and document["allow_missing"]
+        and sorted(document["not_in_candidate"])
+        == [
+            "random-0",
+            "zeros",
+        ]
+    )
     assert "--allow-missing" in loose.stderr and "of 4" in loose.stderr  # the verdict says it was loosened
 
 
@@ -93,3 +98,35 @@ def test_the_ci_example_stays_strict():
     workflow = (ROOT / "examples" / "ci" / "port-parity.yml").read_text()
     diff_lines = [line for line in workflow.splitlines() if line.strip().startswith("yolo10port diff")]
     assert diff_lines and not any("--allow-missing" in line for line in diff_lines)
+
+
+# --- 8: check --e2e runs the candidate the user named ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bus():
+    from yolo10port.workflows.selftest.run import bundled_image
+
+    return bundled_image("bus.jpg")
+
+
+def test_e2e_runs_the_named_onnx_candidate(make_fixture, tmp_path, bus):
+    weights = make_fixture("n")
+    graph = tmp_path / "n-dynamic.onnx"
+    assert run_cli("onnx", weights, "--imgsz", "320", "--dynamic", "-o", graph).returncode == 0
+    result = run_cli("check", weights, "--candidate", graph, "--input", bus, "--imgsz", "320", "--e2e")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "end to end on bus.jpg" in line]
+    assert "ONNX Runtime" in line and "n-dynamic.onnx" in line and "clean model" not in line, line
+    assert "300/300 boxes matched" in line and line.rstrip().endswith("PASS"), line
+    # A static graph cannot take the rectangle ultralytics' predictor feeds: refused, naming the fix.
+    import onnx
+
+    model = onnx.load(str(graph))
+    for dim, size in zip(model.graph.input[0].type.tensor_type.shape.dim, (1, 3, 320, 320)):
+        dim.ClearField("dim_param")
+        dim.dim_value = size
+    static = tmp_path / "n-static.onnx"
+    onnx.save(model, str(static))
+    refused = run_cli("check", weights, "--candidate", static, "--input", bus, "--imgsz", "320", "--square", "--e2e")
+    assert_input_error(refused, "--e2e", "static", "--dynamic")

@@ -75,7 +75,7 @@ class ReportSet:
         console.print(summary)
         for name, facts in self.extra.items():
             if "line" in facts:
-                console.print(f"{name}: {facts['line']}", highlight=False, markup=False)
+                console.print(f"{name}: {facts['line']}", highlight=False, markup=False, soft_wrap=True)
         console.print(("[green]" if self.passed else "[bold red]") + self.verdict().splitlines()[0] + "[/]")
 
     def to_dict(self) -> dict:
