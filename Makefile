@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FIXTURES := build/fixtures
 
-.PHONY: install demo test lint format clean golden-summaries bench calibrate
+.PHONY: install demo test test-fast lint format clean golden-summaries bench calibrate wheel
 
 install: $(STAMP)
 
 # Re-installs only when pyproject.toml changes; a second `make install` takes seconds. The full install (the
-# reference, the clean model, the ONNX runtimes) plus the dev tools; `pip install yolo10port` alone is the light one.
+# reference, the clean model, the ONNX runtimes) plus the dev tools; `pip install .` alone is the light one.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -31,6 +31,10 @@ demo: $(FIXTURES)/yolov10s.pt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# A wheel of the tool for machines without a clone (it is not on PyPI): pip install 'dist/yolo10port-…whl[full]'.
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 lint: $(STAMP)
 	$(BIN)/ruff check yolo10port tests detector examples
@@ -68,4 +72,4 @@ golden-summaries: $(STAMP)
 	done
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build dist .pytest_cache

@@ -130,3 +130,46 @@ def test_e2e_runs_the_named_onnx_candidate(make_fixture, tmp_path, bus):
     onnx.save(model, str(static))
     refused = run_cli("check", weights, "--candidate", static, "--input", bus, "--imgsz", "320", "--square", "--e2e")
     assert_input_error(refused, "--e2e", "static", "--dynamic")
+
+
+# --- 1 and 10: the light install, from the documented line, in a fresh venv -------------------------------------
+
+
+@pytest.mark.slow
+def test_light_install_from_a_checkout_in_a_fresh_venv(tmp_path):
+    """README's light line (`pip install ./yolo10port`) on a copy of the checkout, in a venv without
+    --system-site-packages: no torch comes with it, `diff` works, and a full-install command names the pip line
+    that adds [full] from the same folder."""
+    import shutil
+    import subprocess
+    import sys
+
+    checkout = tmp_path / "yolo10port"
+    checkout.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, checkout / name)
+    shutil.copytree(ROOT / "yolo10port", checkout / "yolo10port", ignore=shutil.ignore_patterns("__pycache__"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
+    install = subprocess.run(
+        [venv / "bin" / "pip", "install", "--quiet", "./yolo10port"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stderr[-2000:]
+    python, tool = venv / "bin" / "python", venv / "bin" / "yolo10port"
+    assert subprocess.run([python, "-c", "import torch"], capture_output=True).returncode != 0  # light: no torch
+    ref, same = tiny_dump(tmp_path / "ref.safetensors"), tiny_dump(tmp_path / "same.safetensors")
+    off = tiny_dump(tmp_path / "off.safetensors", scale=1.01)
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}  # no PYTHONPATH: the installed copy
+
+    def light(*args):
+        return subprocess.run([tool, *map(str, args)], capture_output=True, text=True, env=env, timeout=120)
+
+    assert light("diff", ref, same).returncode == 0
+    breach = light("diff", ref, off)
+    assert breach.returncode == 1 and "first failure at model.0" in breach.stdout, breach.stdout
+    needs_full = light("fixture", "--scale", "n", "-o", tmp_path / "n.pt")
+    assert_input_error(needs_full, "light install", f"pip install '{checkout}[full]'")
