@@ -7,6 +7,7 @@ second each; the few that need a model use the n fixture at a small imgsz.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -173,3 +174,61 @@ def test_light_install_from_a_checkout_in_a_fresh_venv(tmp_path):
     assert breach.returncode == 1 and "first failure at model.0" in breach.stdout, breach.stdout
     needs_full = light("fixture", "--scale", "n", "-o", tmp_path / "n.pt")
     assert_input_error(needs_full, "light install", f"pip install '{checkout}[full]'")
+
+
+# --- 17 and 18: the table never cuts a name; -o keeps the table out of stdout -------------------------------------
+
+LONG_KEYS = (
+    "model.13.m.0.cv1.conv",
+    "model.13.m.0.cv1.bn",
+    "model.13.m.0.cv2.conv",
+    "model.22.m.0.m.0.0.cv1.conv.some.long.submodule.path",
+)
+
+
+def _in_a_terminal(args, columns: int) -> str:
+    """Run the CLI with its stdout on a pseudo-terminal `columns` wide (what a user at a narrow terminal sees)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1", "TERM": "dumb"}
+    process = subprocess.Popen([sys.executable, "-m", "yolo10port.cli", *map(str, args)], stdout=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=120)
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("columns", [None, 80])
+def test_table_never_cuts_a_layer_name(tmp_path, columns):
+    ref = tiny_dump(tmp_path / "ref.safetensors", keys=LONG_KEYS)
+    cand = tiny_dump(tmp_path / "cand.safetensors", keys=LONG_KEYS, scale=1.01)
+    args = ["diff", ref, cand, "--layer", "13,22"]
+    table = run_cli(*args).stdout if columns is None else _in_a_terminal(args, columns)
+    assert "…" not in table, table
+    for key in LONG_KEYS:
+        (line,) = [line for line in table.splitlines() if line.startswith(f"│ {key} ")]
+        assert re.search(r"\d\.\d\de-0\d", line) and "FAIL" in line, line  # numbers and result whole
+
+
+def test_diff_table_to_a_file_prints_only_the_verdict(tmp_path):
+    ref = tiny_dump(tmp_path / "ref.safetensors", keys=LONG_KEYS)
+    cand = tiny_dump(tmp_path / "cand.safetensors", keys=LONG_KEYS, scale=1.01)
+    result = run_cli("diff", ref, cand, "-o", tmp_path / "report.txt")
+    assert result.returncode == 1
+    assert result.stdout.strip().startswith("FAIL: first failure at model.13.m.0.cv1.conv"), result.stdout
+    assert len(result.stdout.strip().splitlines()) == 1 and "│" not in result.stdout
+    written = (tmp_path / "report.txt").read_text()
+    assert "max-abs" in written and all(key in written for key in LONG_KEYS) and "…" not in written

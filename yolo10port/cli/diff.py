@@ -31,16 +31,18 @@ def emit(report, fmt: str, out: Path | None) -> None:
     from yolo10port.compare.sets import ReportSet
 
     many = isinstance(report, ReportSet)
+    summary = report.verdict() if many else verdict(report)
     if fmt == "table":
         draw = report.render_table if many else lambda console: render_table(report, console)
-        draw(out_console)
-        if out:
-            buffer = StringIO()
-            draw(Console(file=buffer, width=220, color_system=None))
-            write_text_atomic(out, buffer.getvalue())
+        if not out:
+            draw(out_console)
+            return
+        buffer = StringIO()
+        draw(Console(file=buffer, width=220, color_system=None))
+        write_text_atomic(out, buffer.getvalue())
+        out_console.print(summary, highlight=False, markup=False, soft_wrap=True)
         return
     text = report.render(fmt) if many else render(report, fmt)
-    summary = report.verdict() if many else verdict(report)
     if out:
         write_text_atomic(out, text)
         out_console.print(summary, highlight=False, markup=False)

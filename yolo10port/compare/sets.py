@@ -53,11 +53,17 @@ class ReportSet:
         from rich.table import Table
 
         from yolo10port.compare.report import render_table
+        from yolo10port.compare.uncut import add_columns, print_uncut
 
         for name, report in self.reports.items():
             console.print(f"[b]── {name}[/]", highlight=False)
             render_table(report, console)
-        summary = Table("comparison", "first failure", "smallest margin", "detections", "result", title=self.title)
+        summary = Table(title=self.title)
+        add_columns(
+            summary,
+            ["comparison", "first failure", "smallest margin", "detections", "result"],
+            left=("comparison", "first failure", "result"),
+        )
         for name, report in self.reports.items():
             margins = [r.margin for r in report.layers if r.margin is not None and r.rule != "input"]
             det = report.detections
@@ -72,7 +78,7 @@ class ReportSet:
             summary.add_row(
                 name, "not in candidate", "—", "—", "[red]FAIL[/]" if name in self.required_missing else "—"
             )
-        console.print(summary)
+        print_uncut(console, summary)
         for name, facts in self.extra.items():
             if "line" in facts:
                 console.print(f"{name}: {facts['line']}", highlight=False, markup=False, soft_wrap=True)
