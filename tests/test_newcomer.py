@@ -232,3 +232,70 @@ def test_diff_table_to_a_file_prints_only_the_verdict(tmp_path):
     assert len(result.stdout.strip().splitlines()) == 1 and "│" not in result.stdout
     written = (tmp_path / "report.txt").read_text()
     assert "max-abs" in written and all(key in written for key in LONG_KEYS) and "…" not in written
+
+
+# --- 9, 13, 14: help defaults from the code, --k-mean, TOML messages ----------------------------------------------
+
+
+def _flat(text: str) -> str:
+    """Help text without rich's box drawing and line breaks, for phrase matching."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text).split())
+
+
+def test_help_defaults_come_from_the_rule():
+    from yolo10port.compare.rules import DEFAULT_ATOL, DEFAULT_RTOL, K_MEAN, K
+
+    for command in ("diff", "check"):
+        text = _flat(run_cli(command, "--help").stdout)
+        for phrase in (f"(default {K:g})", f"(default {K_MEAN:g})", f"(default {DEFAULT_ATOL:g})"):
+            assert phrase in text, (command, phrase, text)
+        assert f"(default {DEFAULT_RTOL:g})" in text and "--k-mean" in text
+        assert "default 16" not in text
+
+
+def _shifted(ref: Path, out: Path, offset: float) -> Path:
+    """A copy of a dump with every output moved by `offset`: a small error everywhere (mean-abs = max-abs)."""
+    from safetensors import safe_open
+
+    with safe_open(str(ref), "np") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) + (0 if k == "input" else np.float32(offset)) for k in f.keys()}
+    save_file(tensors, str(out), metadata=meta)
+    return out
+
+
+def test_k_mean_loosens_the_mean_abs_limit(tmp_path):
+    ref = tiny_dump(tmp_path / "ref.safetensors", keys=("model.0",))
+    cand = _shifted(ref, tmp_path / "cand.safetensors", 3e-5)
+    wide_k = run_cli("diff", ref, cand, "--k", "1000")
+    assert wide_k.returncode == 1 and "mean-abs" in wide_k.stdout  # K alone cannot loosen the mean-abs test
+    assert run_cli("diff", ref, cand, "--k", "1000", "--k-mean", "1000").returncode == 0
+    assert run_cli("diff", ref, cand, "--k-mean", "1000").returncode == 0  # max-abs is within K = 6 already
+    assert_input_error(run_cli("diff", ref, cand, "--k-mean", "-1"), "--k-mean", "negative")
+
+
+def test_toml_errors_name_the_section_in_one_clean_line(tmp_path):
+    ref = tiny_dump(tmp_path / "ref.safetensors")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[default]\nk = "six"\n')
+    result = run_cli("diff", ref, ref, "--tolerances", bad)
+    assert_input_error(result, f"{bad}: [default] k must be a number, not 'six'")
+    assert "  " not in result.stderr.strip()
+    bad.write_text('[layers."model.1*"]\nk_mean = "x"\n')
+    assert_input_error(run_cli("diff", ref, ref, "--tolerances", bad), "[layers.'model.1*'] k_mean must be a number")
+
+
+# --- 3: the README's command rows list only options the command takes --------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["diff", "check"])
+def test_readme_command_row_lists_only_real_options(command):
+    readme = (ROOT / "README.md").read_text()
+    head = {"diff": "| `diff REF CAND", "check": "| `check MODEL"}[command]
+    (row,) = [line for line in readme.splitlines() if line.startswith(head)]
+    usage = row.split("`")[1]
+    listed = set(re.findall(r"--[a-z][a-z0-9-]*", usage))
+    assert "[diff options]" not in usage and listed
+    text = _flat(run_cli(command, "--help").stdout)
+    for option in listed:
+        assert f"{option} " in text or f"{option}," in text, (command, option)

@@ -25,6 +25,7 @@ from yolo10port.cli.options import (
     one_of,
     run_spec,
 )
+from yolo10port.cli.tolerance_options import AtolOption, KMeanOption, KOption, RtolOption
 from yolo10port.errors import InputError
 
 
@@ -47,9 +48,10 @@ def check(
     device: Device = "cpu",
     tf32: Tf32 = False,
     tol: Tol = None,
-    k: Annotated[float | None, typer.Option(help="floor rule: the multiple of the noise floor allowed")] = None,
-    atol: Annotated[float | None, typer.Option(help="fixed rule: absolute tolerance")] = None,
-    rtol: Annotated[float | None, typer.Option(help="fixed rule: relative tolerance")] = None,
+    k: KOption = None,
+    k_mean: KMeanOption = None,
+    atol: AtolOption = None,
+    rtol: RtolOption = None,
     tolerances: Annotated[Path | None, typer.Option(help="TOML file with per-layer overrides")] = None,
     require: Require = None,
     drill: Annotated[bool, typer.Option("--drill", help="on failure, name the first wrong module inside")] = False,
@@ -78,7 +80,7 @@ def check(
     check_format(format)
     one_of("--dtype", dtype, CANDIDATE_DTYPES)
     spec = run_spec(input, imgsz, batch, square, "1", dtype, device, tf32)
-    rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k)
+    rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k, k_mean=k_mean)
     check_device(device)
     if e2e and not Path(input).is_file():
         raise InputError("--e2e", f"needs an image file as --input, not {input!r}")

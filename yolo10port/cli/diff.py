@@ -12,6 +12,7 @@ import typer
 
 from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
 from yolo10port.cli.options import Format, Layer, Require, Tol, one_of
+from yolo10port.cli.tolerance_options import AtolOption, KMeanOption, KOption, RtolOption
 
 OutReport = Annotated[
     Path | None, typer.Option("-o", "--out", help="write the report to this file (default: stdout)", show_default=False)
@@ -65,11 +66,10 @@ def diff(
     candidate: Annotated[Path, typer.Argument(help="candidate dump from any language, or a folder of them")],
     layer: Layer = None,
     tol: Tol = None,
-    k: Annotated[
-        float | None, typer.Option(help="floor rule: the multiple of the noise floor allowed (default 16)")
-    ] = None,
-    atol: Annotated[float | None, typer.Option(help="fixed rule: absolute tolerance (default 1e-5)")] = None,
-    rtol: Annotated[float | None, typer.Option(help="fixed rule: × max|reference| of the row (default 1e-4)")] = None,
+    k: KOption = None,
+    k_mean: KMeanOption = None,
+    atol: AtolOption = None,
+    rtol: RtolOption = None,
     tolerances: Annotated[Path | None, typer.Option(help="TOML file with per-layer overrides")] = None,
     require: Require = None,
     format: Format = "table",
@@ -99,7 +99,7 @@ def diff(
     for output in (out, plot):
         if output:
             check_output_path(output, reference, candidate)
-    rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k)
+    rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k, k_mean=k_mean)
     if reference.is_dir() or candidate.is_dir():
         from yolo10port.compare.sets import diff_sets
 
