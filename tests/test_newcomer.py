@@ -19,18 +19,20 @@ from tests.conftest import ROOT, assert_input_error, run_cli
 LONG = "model.13.m.0.cv1.conv"  # a depth-all key name that the table used to cut
 
 
-def tiny_dump(path: Path, keys=("model.0", "model.1", "model.2"), scale: float = 1.0, floor: bool = True, **extra):
+def tiny_dump(
+    path: Path, keys=("model.0", "model.1", "model.2"), scale: float = 1.0, floor: bool = True, input=None, **extra
+):
     """A small dump in the interchange format: `input` plus one (1, 4, 8, 8) tensor per key; `scale` multiplies
     every output (1.0: identical to another dump made with the same arguments)."""
     rng = np.random.default_rng(0)
-    tensors = {"input": np.ones((1, 3, 32, 32), np.float32)}
+    tensors = {"input": np.ones((1, 3, 32, 32), np.float32) if input is None else input}
     for key in keys:
         tensors[key] = (rng.standard_normal((1, 4, 8, 8)) * scale).astype(np.float32)
     for key, value in extra.items():
         tensors[key] = value
     meta = {
         "format": "yolo10port-dump/1",
-        "input": "ones:1x3x32x32",
+        "input": "ones:" + "x".join(map(str, tensors["input"].shape)),
         "order": json.dumps(list(tensors)),
         "module_types": json.dumps({key: "Conv" for key in keys}),
     }
@@ -111,26 +113,61 @@ def bus():
     return bundled_image("bus.jpg")
 
 
-def test_e2e_runs_the_named_onnx_candidate(make_fixture, tmp_path, bus):
+@pytest.fixture(scope="module")
+def graphs(make_fixture, tmp_path_factory):
+    """The n fixture's ONNX export at 320, dynamic, and the same graph with its input pinned to 1×3×320×320."""
+    import onnx
+
+    folder = tmp_path_factory.mktemp("graphs")
     weights = make_fixture("n")
-    graph = tmp_path / "n-dynamic.onnx"
-    assert run_cli("onnx", weights, "--imgsz", "320", "--dynamic", "-o", graph).returncode == 0
-    result = run_cli("check", weights, "--candidate", graph, "--input", bus, "--imgsz", "320", "--e2e")
+    dynamic = folder / "n-dynamic.onnx"
+    assert run_cli("onnx", weights, "--imgsz", "320", "--dynamic", "-o", dynamic).returncode == 0
+    model = onnx.load(str(dynamic))
+    for dim, size in zip(model.graph.input[0].type.tensor_type.shape.dim, (1, 3, 320, 320)):
+        dim.ClearField("dim_param")
+        dim.dim_value = size
+    static = folder / "n-static.onnx"
+    onnx.save(model, str(static))
+    return {"weights": weights, "dynamic": dynamic, "static": static}
+
+
+def test_e2e_runs_the_named_onnx_candidate(graphs, bus):
+    weights = graphs["weights"]
+    result = run_cli("check", weights, "--candidate", graphs["dynamic"], "--input", bus, "--imgsz", "320", "--e2e")
     assert result.returncode == 0, result.stdout + result.stderr
     (line,) = [line for line in result.stdout.splitlines() if "end to end on bus.jpg" in line]
     assert "ONNX Runtime" in line and "n-dynamic.onnx" in line and "clean model" not in line, line
     assert "300/300 boxes matched" in line and line.rstrip().endswith("PASS"), line
-    # A static graph cannot take the rectangle ultralytics' predictor feeds: refused, naming the fix.
-    import onnx
-
-    model = onnx.load(str(graph))
-    for dim, size in zip(model.graph.input[0].type.tensor_type.shape.dim, (1, 3, 320, 320)):
-        dim.ClearField("dim_param")
-        dim.dim_value = size
-    static = tmp_path / "n-static.onnx"
-    onnx.save(model, str(static))
-    refused = run_cli("check", weights, "--candidate", static, "--input", bus, "--imgsz", "320", "--square", "--e2e")
+    # A static graph cannot take the rectangle ultralytics' predictor feeds: refused up front, naming the fix.
+    refused = run_cli(
+        "check", weights, "--candidate", graphs["static"], "--input", bus, "--imgsz", "320", "--square", "--e2e"
+    )
     assert_input_error(refused, "--e2e", "static", "--dynamic")
+
+
+# --- 11: run on a static graph with a rectangular dump suggests --square, before loading the runtime -------------
+
+
+def test_run_static_graph_on_a_rectangle_dump_says_square_before_loading_the_runtime(graphs, tmp_path):
+    import subprocess
+    import sys
+
+    rectangle = tiny_dump(tmp_path / "ref.safetensors", input=np.full((1, 3, 320, 256), 0.5, np.float32))
+    code = (
+        "import json, sys\n"
+        "from yolo10port.cli import main\n"
+        f"sys.argv = ['yolo10port', 'run', {str(graphs['static'])!r}, '--input', {str(rectangle)!r}]\n"
+        "status = 0\n"
+        "try:\n    main()\nexcept SystemExit as end:\n    status = end.code\n"
+        "runtimes = sorted(name for name in ('onnxruntime', 'openvino') if name in sys.modules)\n"
+        "print(json.dumps({'exit': status, 'runtimes': runtimes}), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    *message, outcome = result.stderr.strip().splitlines()
+    assert json.loads(outcome) == {"exit": 2, "runtimes": []}, result.stderr
+    (line,) = message
+    assert "--square" in line and "ref.safetensors holds a 1×3×320×256 input" in line, line
+    assert "--imgsz 320 --batch 1" not in line and "--dynamic" in line, line
 
 
 # --- 1 and 10: the light install, from the documented line, in a fresh venv -------------------------------------

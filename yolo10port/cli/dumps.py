@@ -109,7 +109,7 @@ def run(
     if is_graph:
         from yolo10port.candidates.graph import GraphCandidate
 
-        candidate = GraphCandidate.open(weights, runtime, device=device)
+        candidate = GraphCandidate.open(weights, runtime, device=device, spec=spec)
         with err_console.status(f"running {candidate.label} with every layer as an output…"):
             path = candidate.dump(out, spec)
         for line in candidate.notes:
