@@ -170,6 +170,46 @@ def test_run_static_graph_on_a_rectangle_dump_says_square_before_loading_the_run
     assert "--imgsz 320 --batch 1" not in line and "--dynamic" in line, line
 
 
+# --- 12: inspect of a golden folder ------------------------------------------------------------------------------
+
+
+def tiny_golden(folder: Path, names=("ones", "bus")) -> Path:
+    """A golden set as `golden` writes it (index.json with each dump's sha256 and keys), from tiny dumps."""
+    import hashlib
+
+    inputs = {}
+    for name in names:
+        dump = tiny_dump(folder / f"{name}.safetensors")
+        keys = [{"key": k, "shape": [1, 4, 8, 8], "dtype": "F32", "noise_floor": {k: 1e-6}} for k in ("model.0",)]
+        inputs[name] = {
+            "file": dump.name,
+            "input": name,
+            "spec": "ones:1x3x32x32",
+            "sha256": hashlib.sha256(dump.read_bytes()).hexdigest(),
+            "keys": keys,
+        }
+    index = {"format": "yolo10port-golden/1", "weights": "yolov10n.pt", "weights_sha256": "ab" * 32, "imgsz": 32}
+    (folder / "index.json").write_text(json.dumps({**index, "inputs": inputs}))
+    return folder
+
+
+def test_inspect_golden_folder_shows_index_inputs_and_integrity(tmp_path):
+    golden = tiny_golden(tmp_path / "golden")
+    intact = run_cli("inspect", golden)
+    assert intact.returncode == 0, intact.stderr
+    assert (
+        "yolo10port-golden/1 golden set, 2 inputs" in intact.stdout and "weights_sha256: " + "ab" * 32 in intact.stdout
+    )
+    assert "bus.safetensors" in intact.stdout and "intact" in intact.stdout
+    tiny_dump(golden / "bus.safetensors", scale=2.0)  # changed after the index was written
+    (golden / "ones.safetensors").unlink()
+    broken = run_cli("inspect", golden, "--format", "json")
+    assert broken.returncode == 1
+    document = json.loads(broken.stdout)
+    problems = {entry["name"]: entry["problems"] for entry in document["inputs"]}
+    assert problems["ones"] == ["missing"] and "sha256 differs" in problems["bus"][0] and not document["intact"]
+
+
 # --- 1 and 10: the light install, from the documented line, in a fresh venv -------------------------------------
 
 
@@ -209,6 +249,9 @@ def test_light_install_from_a_checkout_in_a_fresh_venv(tmp_path):
     assert light("diff", ref, same).returncode == 0
     breach = light("diff", ref, off)
     assert breach.returncode == 1 and "first failure at model.0" in breach.stdout, breach.stdout
+    golden = tiny_golden(tmp_path / "golden")
+    shown = light("inspect", golden)
+    assert shown.returncode == 0 and "intact" in shown.stdout, shown.stdout + shown.stderr
     needs_full = light("fixture", "--scale", "n", "-o", tmp_path / "n.pt")
     assert_input_error(needs_full, "light install", f"pip install '{checkout}[full]'")
 
