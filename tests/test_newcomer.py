@@ -210,6 +210,43 @@ def test_inspect_golden_folder_shows_index_inputs_and_integrity(tmp_path):
     assert problems["ones"] == ["missing"] and "sha256 differs" in problems["bus"][0] and not document["intact"]
 
 
+# --- 2: README's example blocks run in order -------------------------------------------------------------------
+
+SMALL = ("--imgsz", "256")  # the only change to README's lines: a small input size where a command takes one
+
+
+def readme_block(after: str) -> list[list[str]]:
+    """The `yolo10port …` lines of the first code block after the line starting with `after`, comments dropped."""
+    import shlex
+
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(after))
+    opening = next(i for i in range(start, len(lines)) if lines[i].startswith("```"))
+    closing = next(i for i in range(opening + 1, len(lines)) if lines[i].startswith("```"))
+    words = [shlex.split(line, comments=True) for line in lines[opening + 1 : closing]]
+    return [w for w in words if w and w[0] == "yolo10port"]
+
+
+@pytest.mark.slow
+def test_readme_examples_run_in_order(make_fixture, tmp_path, bus):
+    import shutil
+
+    shutil.copy(make_fixture("n"), tmp_path / "yolov10s.pt")  # a fixture under README's file name
+    shutil.copy(bus, tmp_path / "bus.jpg")
+    blocks = [readme_block("Examples, in order"), readme_block("## Your ONNX file as a candidate")]
+    assert len(blocks[0]) >= 5 and len(blocks[1]) >= 4
+    for block in blocks:
+        for words in block:
+            args = words[1:]
+            if args[0] in ("dump", "onnx", "check") and "--imgsz" not in args:
+                args += SMALL
+            result = run_cli(*args, cwd=tmp_path)
+            assert result.returncode == 0, (words, result.stdout[-2000:], result.stderr[-2000:])
+    assert {"ref.safetensors", "clean.safetensors", "parity.xml", "ov.safetensors", "errors.json"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+
+
 # --- 1 and 10: the light install, from the documented line, in a fresh venv -------------------------------------
 
 
@@ -379,3 +416,15 @@ def test_readme_command_row_lists_only_real_options(command):
     text = _flat(run_cli(command, "--help").stdout)
     for option in listed:
         assert f"{option} " in text or f"{option}," in text, (command, option)
+
+
+# --- 15: detect says where its image size came from --------------------------------------------------------------
+
+
+def test_detect_says_truthfully_where_imgsz_came_from(make_fixture, tmp_path, bus):
+    untrained = run_cli("detect", make_fixture("n"), bus, "-o", tmp_path / "n.png")
+    assert untrained.returncode == 0, untrained.stderr
+    assert "imgsz 640 (the default: the checkpoint was never trained" in untrained.stderr
+    assert "trained at" not in untrained.stderr
+    trained = run_cli("detect", ROOT / "detector" / "yolov10n-shapes.pt", bus, "-o", tmp_path / "shapes.png")
+    assert trained.returncode == 0 and "imgsz 256 (the size it was trained at" in trained.stderr, trained.stderr

@@ -49,9 +49,8 @@ def detect(
     check_output_path(out, weights, image)
     model, weights_read = load_clean_model(existing(weights), fuse=True)
     if imgsz is None:
-        imgsz = weights_read.train_imgsz or 640
-        source = "the size it was trained at" if weights_read.train_imgsz else "no training size recorded"
-        err_console.print(f"imgsz {imgsz} ({source}; --imgsz to change)", highlight=False)
+        imgsz, source = _default_imgsz(weights_read)
+        err_console.print(f"imgsz {imgsz} ({source}; --imgsz to change)", highlight=False, markup=False)
     array = read_image(existing(image))
     detections = predict(model, array, imgsz, conf, device=device)
     write_image(out, draw_detections(array, detections))
@@ -60,6 +59,15 @@ def detect(
         table.add_row(det.name, f"{det.score:.3f}", *(f"{v:.1f}" for v in det.box))
     out_console.print(table)
     out_console.print(f"drawn → {out}")
+
+
+def _default_imgsz(weights) -> tuple[int, str]:
+    """The image size detect uses without --imgsz, and where it came from, said as it is."""
+    if weights.train_epochs == 0:
+        return 640, "the default: the checkpoint was never trained (its training arguments say 0 epochs)"
+    if weights.train_imgsz:
+        return weights.train_imgsz, "the size it was trained at, from the checkpoint's training arguments"
+    return 640, "the default: the checkpoint records no training size"
 
 
 @app.command()
