@@ -428,3 +428,42 @@ def test_detect_says_truthfully_where_imgsz_came_from(make_fixture, tmp_path, bu
     assert "trained at" not in untrained.stderr
     trained = run_cli("detect", ROOT / "detector" / "yolov10n-shapes.pt", bus, "-o", tmp_path / "shapes.png")
     assert trained.returncode == 0 and "imgsz 256 (the size it was trained at" in trained.stderr, trained.stderr
+
+
+# --- 19: --plot says what it drew, names the right submodule, splits the head, keeps the useful range -------------
+
+
+def _depth_all_pair(folder: Path) -> tuple[Path, Path]:
+    """Depth-all-like dumps (> 40 rows, so the plot groups by layer): in the candidate model.13's cv1.conv is off a
+    little (where the error starts), cv2.bn a lot (the largest error), and the head's class branch is off while its
+    boxes are exact."""
+    from safetensors import safe_open
+
+    keys = [k for i in range(23) for k in (f"model.{i}.cv1.conv", f"model.{i}.cv2.bn", f"model.{i}")]
+    keys += ["model.23.one2one_cv2.0", "model.23.one2one_cv3.0"]
+    head = np.random.default_rng(1).random((1, 6, 8)).astype(np.float32)
+    ref = tiny_dump(folder / "ref.safetensors", keys=keys, **{"model.23": head})
+    offsets = {"model.13.cv1.conv": 1e-3, "model.13.cv2.bn": 1e-1, "model.13": 1e-2, "model.23.one2one_cv3.0": 1e-2}
+    with safe_open(str(ref), "np") as f:
+        meta = {**f.metadata(), "order": json.dumps(["input", *keys, "model.23"])}
+        tensors = {k: f.get_tensor(k) + np.float32(offsets.get(k, 0.0)) for k in f.keys()}
+    tensors["model.23"][:, 4:] += np.float32(0.01)  # scores off, boxes exact
+    cand = folder / "cand.safetensors"
+    save_file(tensors, str(cand), metadata=meta)
+    return ref, cand
+
+
+def test_plot_labels_axes_and_message(tmp_path):
+    ref, cand = _depth_all_pair(tmp_path)
+    failing = run_cli("diff", ref, cand, "--plot", tmp_path / "fail.svg")
+    assert failing.returncode == 1
+    assert "plot of the per-layer errors → " in failing.stderr and "error plot" not in failing.stderr
+    svg = (tmp_path / "fail.svg").read_text()
+    assert "model.13  (first failing: .cv1.conv)" in svg and "cv2.bn" not in svg  # where it starts, not the largest
+    assert "model.23/scores  (first failing: .one2one_cv3.0)" in svg
+    assert "model.23/boxes</text>" in svg or "model.23/boxes <" in svg or ">model.23/boxes<" in svg  # passed, apart
+    assert "worst" not in svg and "1e-12" not in svg and "drawn at 1e-06" in svg
+    exact = run_cli("diff", ref, ref, "--plot", tmp_path / "same.svg")
+    assert exact.returncode == 0
+    same = (tmp_path / "same.svg").read_text()
+    assert "first failing" not in same and "closest" not in same and "worst" not in same

@@ -122,5 +122,5 @@ def diff(
     if plot:
         from yolo10port.compare.plot import plot_errors
 
-        err_console.print(f"error plot → {plot_errors(report, plot)}", highlight=False)
+        err_console.print(f"plot of the per-layer errors → {plot_errors(report, plot)}", highlight=False, markup=False)
     raise typer.Exit(EXIT_PASS if report.passed else EXIT_BREACH)
