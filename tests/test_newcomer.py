@@ -467,3 +467,21 @@ def test_plot_labels_axes_and_message(tmp_path):
     assert exact.returncode == 0
     same = (tmp_path / "same.svg").read_text()
     assert "first failing" not in same and "closest" not in same and "worst" not in same
+
+
+# --- 20: Model Explorer data for a foreign dump, keyed by module path --------------------------------------------
+
+
+def test_model_explorer_data_for_a_foreign_dump_is_keyed_by_module_path(tmp_path):
+    keys = ("model.0", "model.13.cv1.conv", "model.13")
+    ref = tiny_dump(tmp_path / "ref.safetensors", keys=keys)
+    cand = _shifted(ref, tmp_path / "cand.safetensors", 1e-2)  # every row off: all fail
+    result = run_cli("diff", ref, ref, "--format", "model-explorer")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"results"} and set(data["results"]) == set(keys)
+    assert {r["bgColor"] for r in data["results"].values()} == {"#a5d6a7"} and data["results"]["model.0"]["value"] == 0
+    failing = run_cli("diff", ref, cand, "--format", "model-explorer", "-o", tmp_path / "nodes.json")
+    assert failing.returncode == 1 and failing.stdout.startswith("FAIL")
+    nodes = json.loads((tmp_path / "nodes.json").read_text())["results"]
+    assert nodes["model.13.cv1.conv"]["bgColor"] == "#ef9a9a" and nodes["model.13.cv1.conv"]["value"] > 0
