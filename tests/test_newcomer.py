@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -485,3 +486,50 @@ def test_model_explorer_data_for_a_foreign_dump_is_keyed_by_module_path(tmp_path
     assert failing.returncode == 1 and failing.stdout.startswith("FAIL")
     nodes = json.loads((tmp_path / "nodes.json").read_text())["results"]
     assert nodes["model.13.cv1.conv"]["bgColor"] == "#ef9a9a" and nodes["model.13.cv1.conv"]["value"] > 0
+
+
+# --- 21: --threads everywhere a model runs; bench warns on a shared CPU --------------------------------------------
+
+MODEL_COMMANDS = ("dump", "run", "check", "golden", "selftest", "detect", "bench", "onnx", "fixture")
+
+
+def test_threads_option_on_every_command_that_runs_a_model(graphs, tmp_path):
+    for command in MODEL_COMMANDS:
+        assert "--threads" in _flat(run_cli(command, "--help").stdout), command
+    assert_input_error(run_cli("dump", graphs["weights"], "--threads", "0"), "--threads", "not a positive number")
+    out = tmp_path / "one-thread.safetensors"
+    result = run_cli("run", graphs["dynamic"], "--imgsz", "64", "--threads", "1", "-o", out)
+    assert result.returncode == 0, result.stderr
+    from safetensors import safe_open
+
+    with safe_open(str(out), "np") as f:
+        assert f.metadata()["threads"] == "1"  # what ONNX Runtime was told
+
+
+def test_bench_warns_on_a_shared_cpu_instead_of_printing_ratios(make_fixture, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from yolo10port.threads import available
+
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    shutil.copy(make_fixture("n"), fixtures / "yolov10n-fixture.pt")  # what the bench would build: seed 0, nc 80
+    threads = max(available(), 2)
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(threads + 1)]
+    try:
+        time.sleep(1)
+        result = run_cli(
+            "bench", "--scales", "n", "--repeat", "1", "--imgsz", "64", "--check-scales", "", "--memory-scale", "",
+            "--no-graphs", "--fixtures", fixtures, "--threads", str(threads), "--json", tmp_path / "bench.json",
+        )  # fmt: skip
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert result.returncode == 0, result.stderr
+    assert "warning: the CPU is shared right now" in " ".join(result.stderr.split()), result.stderr
+    assert "ratios withheld" in result.stdout and " × ul" in result.stdout
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert figures["contention"]["contended"] and all(row["ratios"] is None for row in figures["latency"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +46,10 @@ SAME_WEIGHTS_COSINE = 0.9  # model.0's conv vs the checkpoint's: other weights s
 
 
 def _threads() -> int:
-    """The cores this process may use (a container's or taskset's share, not the machine's)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:
-        return os.cpu_count() or 1
+    """--threads, else OMP_NUM_THREADS, else the cores this process may use (yolo10port/threads.py)."""
+    from yolo10port.threads import thread_count
+
+    return thread_count()
 
 
 # --- the two runtimes: run a model proto whose outputs are the values wanted ------------------------------------

@@ -19,6 +19,7 @@ from yolo10port.cli.options import (
     Require,
     Square,
     Tf32,
+    Threads,
     Tol,
     check_device,
     existing,
@@ -46,6 +47,7 @@ def check(
         "float32"
     ),
     device: Device = "cpu",
+    threads: Threads = None,
     tf32: Tf32 = False,
     tol: Tol = None,
     k: KOption = None,

@@ -16,6 +16,7 @@ from yolo10port.cli.options import (
     Input,
     Square,
     Tf32,
+    Threads,
     beside,
     check_device,
     existing,
@@ -41,6 +42,7 @@ def dump(
     dtype: Annotated[str, typer.Option(help="float32 | float64")] = "float32",
     fuse: Annotated[bool, typer.Option("--fuse/--no-fuse", help="fuse Conv+BN first")] = False,
     device: Device = "cpu",
+    threads: Threads = None,
     floor: Annotated[
         bool, typer.Option("--floor/--no-floor", help="also run in float64 and record each row's noise floor")
     ] = True,
@@ -84,6 +86,7 @@ def run(
     fuse: Annotated[bool, typer.Option("--fuse/--no-fuse", help="clean model: fold BN and RepVGGDW first")] = False,
     runtime: Annotated[str, typer.Option(help="for an .onnx graph: onnxruntime | openvino")] = "onnxruntime",
     device: Device = "cpu",
+    threads: Threads = None,
     tf32: Tf32 = False,
     scale: Annotated[str | None, typer.Option(help="insist on a scale (default: from the weights)")] = None,
     nc: Annotated[int | None, typer.Option(help="insist on a class count (default: from the weights)")] = None,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
-from yolo10port.cli.options import Device, Imgsz, check_device, existing, one_of
+from yolo10port.cli.options import Device, Imgsz, Threads, check_device, existing, one_of
 from yolo10port.errors import InputError
 
 
@@ -49,6 +49,7 @@ def selftest(
     ] = None,
     imgsz: Imgsz = 640,
     device: Device = "cpu",
+    threads: Threads = None,
     fixtures: Annotated[
         Path | None,
         typer.Option(help="where the fixture is built or reused (default: the user cache)", show_default=False),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import app, command, err_console, out_console
-from yolo10port.cli.options import Device, Imgsz, check_device, existing, one_of
+from yolo10port.cli.options import Device, Imgsz, Threads, check_device, existing, one_of
 from yolo10port.errors import InputError
 
 
@@ -23,6 +23,7 @@ def detect(
         typer.Option(help="input size, a multiple of 32 (default: the size the checkpoint was trained at, else 640)"),
     ] = None,
     device: Device = "cpu",
+    threads: Threads = None,
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="default: beside IMAGE, stem + .detections.png")
     ] = None,
@@ -84,6 +85,7 @@ def bench(
         typer.Option(help="where fixtures are built or reused (default: the user cache)", show_default=False),
     ] = None,
     device: Device = "cpu",
+    threads: Threads = None,
     graphs: Annotated[
         bool, typer.Option("--graphs/--no-graphs", help="CPU: also ONNX Runtime and OpenVINO on the ONNX export")
     ] = True,
@@ -147,10 +149,28 @@ def _render_bench(result) -> None:
         "scale", "batch", "dtype", f"{BASELINE} (ms)", *(f"{name} (× ul)" for name in others),
         title=f"median latency at {result.imgsz}: ultralytics in ms, every other column as a ratio to it (< 1 faster)",
     )  # fmt: skip
+    contended = bool(result.contention and result.contention["contended"])
+    if contended:  # the ratios would be the neighbour's doing: the times are shown, the ratios withheld
+        c = result.contention
+        err_console.print(
+            f"[yellow]warning:[/] the CPU is shared right now (load average {c['load']:.1f} on {c['cores']} cores"
+            + (
+                f"; {c['threads']} threads ran a probe only {c['speedup']:.2f}× faster than 1"
+                if c["threads"] > 1
+                else ""
+            )
+            + "): torch's latency can rise many-fold when its threads are descheduled, so the ratios below are "
+            "withheld (times only, in the JSON too); re-run on a quiet machine, or with --threads 1",
+            highlight=False,
+        )
+        table.title = f"median latency at {result.imgsz} in ms — CPU contended: ratios withheld"
     for row in result.latency:
         ratios = row.ratios
         cells = [row.scale, str(row.batch), row.dtype, f"{row.ms[BASELINE]:.1f}"]
-        cells += [f"{ratios[name]:.2f} ({row.ms[name]:.1f} ms)" if name in ratios else "—" for name in others]
+        if contended:
+            cells += [f"({row.ms[name]:.1f} ms)" if name in ratios else "—" for name in others]
+        else:
+            cells += [f"{ratios[name]:.2f} ({row.ms[name]:.1f} ms)" if name in ratios else "—" for name in others]
         table.add_row(*cells)
     if result.latency:
         out_console.print(table)

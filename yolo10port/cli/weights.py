@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import app, command, err_console, out_console
-from yolo10port.cli.options import existing, one_of
+from yolo10port.cli.options import Threads, existing, one_of
 from yolo10port.errors import InputError
 
 
@@ -160,6 +160,7 @@ def fixture(
     nc: Annotated[int, typer.Option(help="number of classes")] = 80,
     seed: Annotated[int, typer.Option(help="weight seed; same arguments → identical tensors")] = 0,
     fused: Annotated[bool, typer.Option("--fused", help="save fused, one-to-one head pinned")] = False,
+    threads: Threads = None,
 ):
     """Build a calibrated test checkpoint from ultralytics' bundled yaml (no download needed).
 
