@@ -32,6 +32,13 @@ demo: $(FIXTURES)/yolov10s.pt
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The edit-test loop (CI runs `make test`): the comparing rules, the CLI's messages and bad inputs, weights and the
+# clean model, on the n fixture; without the tests marked slow (larger scales, the fresh-venv install, README's
+# examples, selftest) or gpu. README, "Installation", gives both times.
+FAST_TESTS := tests/test_newcomer.py tests/test_weights.py tests/test_model.py tests/test_rules.py
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not gpu" $(FAST_TESTS)
+
 # A wheel of the tool for machines without a clone (it is not on PyPI): pip install 'dist/yolo10port-…whl[full]'.
 wheel: $(STAMP)
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .

@@ -498,7 +498,7 @@ def test_threads_option_on_every_command_that_runs_a_model(graphs, tmp_path):
         assert "--threads" in _flat(run_cli(command, "--help").stdout), command
     assert_input_error(run_cli("dump", graphs["weights"], "--threads", "0"), "--threads", "not a positive number")
     out = tmp_path / "one-thread.safetensors"
-    result = run_cli("run", graphs["dynamic"], "--imgsz", "64", "--threads", "1", "-o", out)
+    result = run_cli("run", graphs["dynamic"], "--imgsz", "160", "--threads", "1", "-o", out)
     assert result.returncode == 0, result.stderr
     from safetensors import safe_open
 
@@ -521,7 +521,7 @@ def test_bench_warns_on_a_shared_cpu_instead_of_printing_ratios(make_fixture, tm
     try:
         time.sleep(1)
         result = run_cli(
-            "bench", "--scales", "n", "--repeat", "1", "--imgsz", "64", "--check-scales", "", "--memory-scale", "",
+            "bench", "--scales", "n", "--repeat", "1", "--imgsz", "160", "--check-scales", "", "--memory-scale", "",
             "--no-graphs", "--fixtures", fixtures, "--threads", str(threads), "--json", tmp_path / "bench.json",
         )  # fmt: skip
     finally:
@@ -530,6 +530,29 @@ def test_bench_warns_on_a_shared_cpu_instead_of_printing_ratios(make_fixture, tm
             process.wait()
     assert result.returncode == 0, result.stderr
     assert "warning: the CPU is shared right now" in " ".join(result.stderr.split()), result.stderr
-    assert "ratios withheld" in result.stdout and " × ul" in result.stdout
+    table = " ".join(result.stdout.split())
+    assert "CPU contended: ratios withheld" in table and "ms)" in table
+    assert not re.search(r"\d\.\d\d \(\d", table), table  # no "0.73 (44.3 ms)" ratio cell
     figures = json.loads((tmp_path / "bench.json").read_text())
     assert figures["contention"]["contended"] and all(row["ratios"] is None for row in figures["latency"])
+
+
+# --- 16: the selftest table's wording ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_selftest_table_says_what_was_planted_and_has_a_legend(make_fixture):
+    from yolo10port.workflows.selftest.mutations import WEIGHT_MUTATIONS
+
+    # The 23 one-weight bugs cost minutes through the CLI: their wording is checked on the list the CLI renders.
+    bugs = {m.name: m.bug for m in WEIGHT_MUTATIONS}
+    assert bugs["weight×1.001-model.11"] == "the output of model.11 (Upsample, no weights) × 1.001"
+    assert bugs["weight×1.001-model.12"] == "the output of model.12 (Concat, no weights) × 1.001"
+    assert bugs["weight×1.001-model.13"] == "one weight of model.13 × 1.001"
+    result = run_cli(
+        "selftest", make_fixture("n"), "--inputs", "random:0", "--honest", "clean", "--imgsz", "64", "--no-weights"
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    text = " ".join(result.stdout.split())
+    assert "legend: (n×) after a layer = how far past its limit" in text
+    assert "1 input kinds" not in text and "(n×) = error" not in text
