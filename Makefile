@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FIXTURES := build/fixtures
 
-.PHONY: install demo test lint format clean golden-summaries bench calibrate calibrate-trained val-shapes litert-export
+.PHONY: install demo test test-fast lint format clean golden-summaries bench calibrate calibrate-trained val-shapes litert-export wheel
 
 install: $(STAMP)
 
 # Re-installs only when pyproject.toml changes; a second `make install` takes seconds. The full install (the
-# reference, the clean model, the ONNX runtimes) plus the dev tools; `pip install yolo10port` alone is the light one.
+# reference, the clean model, the ONNX runtimes) plus the dev tools; `pip install .` alone is the light one.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -52,6 +52,17 @@ demo: $(FIXTURES)/yolov10s.pt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop (CI runs `make test`): the comparing rules, the CLI's messages and bad inputs, weights and the
+# clean model, on the n fixture; without the tests marked slow (larger scales, the fresh-venv install, README's
+# examples, selftest) or gpu. README, "Installation", gives both times.
+FAST_TESTS := tests/test_newcomer.py tests/test_weights.py tests/test_model.py tests/test_rules.py
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not gpu" $(FAST_TESTS)
+
+# A wheel of the tool for machines without a clone (it is not on PyPI): pip install 'dist/yolo10port-…whl[full]'.
+wheel: $(STAMP)
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 lint: $(STAMP)
 	$(BIN)/ruff check yolo10port tests detector examples
@@ -122,4 +133,4 @@ golden-summaries: $(STAMP)
 	done
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build dist .pytest_cache

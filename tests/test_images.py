@@ -156,5 +156,5 @@ def test_diff_plot_marks_the_first_failure(make_fixture, tmp_path):
     dump_model(model, weights.source_sha256, candidate, RunSpec(input="random:0"))
     plot = tmp_path / "errors.png"
     result = run_cli("diff", reference, candidate, "--plot", plot)
-    assert result.returncode == 1 and "error plot" in result.stderr
+    assert result.returncode == 1 and "plot of the per-layer errors" in result.stderr
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +46,10 @@ SAME_WEIGHTS_COSINE = 0.9  # model.0's conv vs the checkpoint's: other weights s
 
 
 def _threads() -> int:
-    """The cores this process may use (a container's or taskset's share, not the machine's)."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:
-        return os.cpu_count() or 1
+    """--threads, else OMP_NUM_THREADS, else the cores this process may use (yolo10port/threads.py)."""
+    from yolo10port.threads import thread_count
+
+    return thread_count()
 
 
 # --- the two runtimes: run a model proto whose outputs are the values wanted ------------------------------------
@@ -198,6 +196,51 @@ def no_counterpart(keys: list[str], tree: dict[str, str], depth: int | None, wit
     return absent
 
 
+def fit_input(path: Path, gmap: GraphMap, spec: RunSpec, auto_square: bool) -> tuple[ModelInput, RunSpec, str]:
+    """The input `spec` describes, checked against a static graph's input shape, with the runtime not yet loaded
+    (a refusal costs no runtime import): (input, the spec it was made with, a note or "")."""
+    model_input = make_input(spec)
+    wanted = gmap.input_shape
+    shape = tuple(model_input.tensor.shape)
+    if not gmap.static or shape == wanted:
+        return model_input, spec, ""
+    dims, got = "×".join(map(str, wanted)), "×".join(map(str, shape))
+    source = Path(spec.input)
+    is_image = model_input.letterbox is not None and not spec.square
+    if is_image and shape[0] == wanted[0] and wanted[2] == wanted[3] == spec.imgsz:
+        if auto_square:
+            note = (
+                f"{path.name} is a static {dims} graph: the image was letterboxed to the full square, not the "
+                f"{shape[2]}×{shape[3]} rectangle; dump the reference with --square to compare"
+            )
+            squared, fitted, _ = fit_input(path, gmap, spec.but(square=True), auto_square)
+            return squared, fitted, note
+        raise InputError(
+            "--square",
+            f"{path.name} is a static {dims} graph, but {source.name} letterboxes to {shape[2]}×{shape[3]}: re-run "
+            "with --square, or export the graph with --dynamic",
+        )
+    if source.suffix == ".safetensors" and source.is_file():  # a dump's recorded input: its options made it
+        raise InputError(
+            "--input",
+            f"{path.name} is a static {dims} graph, but {source.name} holds a {got} input: make that dump with "
+            f"--square{f' --imgsz {wanted[2]}' if wanted[2] == wanted[3] and shape[2:] != wanted[2:] else ''} "
+            "(an image letterboxed to the full square), or export the graph with --dynamic",
+        )
+    fixes = []
+    if shape[0] != wanted[0]:
+        fixes.append(f"--batch {wanted[0]}")
+    if shape[2:] != tuple(wanted[2:]) and wanted[2] == wanted[3]:
+        fixes.append(f"--imgsz {wanted[2]}")
+    option = "--batch" if shape[0] != wanted[0] else "--imgsz"
+    raise InputError(
+        option,
+        f"{path.name} is a static {dims} graph and cannot run a {got} input: "
+        + (f"re-run with {' '.join(fixes)}, or " if fixes else "")
+        + "export the graph with --dynamic",
+    )
+
+
 # --- the candidate ------------------------------------------------------------------------------------------------
 
 
@@ -216,11 +259,14 @@ class GraphCandidate:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, path: str | Path, runtime: str, device: str = "cpu") -> GraphCandidate:
+    def open(cls, path: str | Path, runtime: str, device: str = "cpu", spec: RunSpec | None = None) -> GraphCandidate:
+        """`spec`: the run it is opened for, checked against the graph before the runtime is loaded."""
         path = Path(path)
         if runtime not in RUNTIMES:
             raise InputError("--runtime", f"{runtime!r} is not one of {', '.join(RUNTIMES)}")
         gmap = map_graph(load_graph(path))
+        if spec is not None:
+            fit_input(path, gmap, spec, auto_square=True)  # a static graph's refusal, before the runtime loads
         engine = make_runtime(runtime, device)
         version = ".".join(engine.version.split(".")[:2])
         label = f"{RUNTIMES[runtime]} {version} on {path.name}"
@@ -253,31 +299,10 @@ class GraphCandidate:
 
     def model_input(self, spec: RunSpec) -> tuple[ModelInput, RunSpec]:
         """The input `spec` describes, checked against a static graph's input shape."""
-        model_input = make_input(spec)
-        wanted = self.gmap.input_shape
-        shape = tuple(model_input.tensor.shape)
-        if not self.gmap.static or shape == wanted:
-            return model_input, spec
-        dims = "×".join(map(str, wanted))
-        is_image = model_input.letterbox is not None and not spec.square
-        if is_image and shape[0] == wanted[0] and wanted[2] == wanted[3] == spec.imgsz:
-            if self.auto_square:
-                self.note(
-                    f"{self.path.name} is a static {dims} graph: the image was letterboxed to the full square, not "
-                    f"the {shape[2]}×{shape[3]} rectangle; dump the reference with --square to compare"
-                )
-                return self.model_input(spec.but(square=True))
-            raise InputError(
-                "--square",
-                f"{self.path.name} is a static {dims} graph, but {Path(spec.input).name} letterboxes to "
-                f"{shape[2]}×{shape[3]}: re-run with --square, or export the graph with --dynamic",
-            )
-        option = "--batch" if shape[0] != wanted[0] else "--imgsz"
-        raise InputError(
-            option,
-            f"{self.path.name} is a static {dims} graph and cannot run a {'×'.join(map(str, shape))} input: re-run "
-            f"with --imgsz {wanted[2]} --batch {wanted[0]}, or export the graph with --dynamic",
-        )
+        model_input, fitted, note = fit_input(self.path, self.gmap, spec, self.auto_square)
+        if note:
+            self.note(note)
+        return model_input, fitted
 
     # -- dump -----------------------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from yolo10port.errors import InputError
 
@@ -63,7 +64,7 @@ def command(func):
         try:
             return func(*args, **kwargs)
         except InputError as error:
-            err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         except KeyboardInterrupt:
             err_console.print("[red]interrupted[/]: no output written")
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -71,9 +72,11 @@ def command(func):
             package = (error.name or "").split(".")[0]
             if package not in FULL_INSTALL:
                 raise
+            from yolo10port.install import full_install_line
+
             err_console.print(
                 f"[red]error:[/] this command needs {package}, which the light install leaves out; "
-                "install the full tool: pip install 'yolo10port[full]'",
+                f"install the full tool: {escape(full_install_line())}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -83,7 +86,7 @@ def command(func):
             loading = sys.modules.get("yolo10port.model.loading")
             if loading is None or not isinstance(error, loading.LoadError):
                 raise
-            err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INPUT)
 
     wrapper.__doc__ = reflow(func.__doc__)
@@ -103,7 +106,7 @@ def main() -> None:
     except typer.TyperException as error:  # click's UsageError and friends, vendored by typer
         context = getattr(error, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
-        err_console.print(f"[red]error:[/] {error.format_message()}{hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(error.format_message() + hint)}", highlight=False, soft_wrap=True)
         code = getattr(error, "exit_code", EXIT_INPUT)
     except typer.Abort:
         err_console.print("[red]aborted[/]")
@@ -114,7 +117,7 @@ def main() -> None:
         # A bug, or an input nobody anticipated: still one line, and the way to the traceback.
         message = str(error).splitlines()[0] if str(error) else ""
         err_console.print(
-            f"[red]unexpected error:[/] {type(error).__name__}: {message} "
+            f"[red]unexpected error:[/] {type(error).__name__}: {escape(message)} "
             "(set YOLO10PORT_TRACEBACK=1 to see where; please report it)",
             highlight=False,
             soft_wrap=True,

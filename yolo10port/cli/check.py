@@ -19,12 +19,14 @@ from yolo10port.cli.options import (
     Require,
     Square,
     Tf32,
+    Threads,
     Tol,
     check_device,
     existing,
     one_of,
     run_spec,
 )
+from yolo10port.cli.tolerance_options import AtolOption, KMeanOption, KOption, RtolOption
 from yolo10port.errors import InputError
 
 
@@ -49,11 +51,13 @@ def check(
         "float32"
     ),
     device: Device = "cpu",
+    threads: Threads = None,
     tf32: Tf32 = False,
     tol: Tol = None,
-    k: Annotated[float | None, typer.Option(help="floor rule: the multiple of the noise floor allowed")] = None,
-    atol: Annotated[float | None, typer.Option(help="fixed rule: absolute tolerance")] = None,
-    rtol: Annotated[float | None, typer.Option(help="fixed rule: relative tolerance")] = None,
+    k: KOption = None,
+    k_mean: KMeanOption = None,
+    atol: AtolOption = None,
+    rtol: RtolOption = None,
     tolerances: Annotated[Path | None, typer.Option(help="TOML file with per-layer overrides")] = None,
     require: Require = None,
     drill: Annotated[bool, typer.Option("--drill", help="on failure, name the first wrong module inside")] = False,
@@ -82,10 +86,14 @@ def check(
     check_format(format)
     one_of("--dtype", dtype, CANDIDATE_DTYPES)
     spec = run_spec(input, imgsz, batch, square, "1", dtype, device, tf32)
-    rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k)
+    rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k, k_mean=k_mean)
     check_device(device)
     if e2e and not Path(spec.input).is_file():
         raise InputError("--e2e", f"needs an image file as --input, not {input!r}")
+    if e2e and not all_scales:
+        from yolo10port.workflows.e2e import refuse_static_graph
+
+        refuse_static_graph(candidate, input, imgsz)
     if all_scales and model is not None:
         raise InputError("MODEL", "give either a checkpoint or --all-scales, not both")
     if not all_scales and model is None:
@@ -123,7 +131,7 @@ def _one(model: Path, spec, options: dict, workdir: Path | None, e2e: bool, imag
     from yolo10port.compare.sets import ReportSet
 
     many = ReportSet(f"check of {model.name}", {model.name: result.report})
-    _end_to_end(many, model.name, model, image, imgsz)
+    _end_to_end(many, model.name, model, image, imgsz, result.port)
     return many
 
 
@@ -149,7 +157,7 @@ def _all_scales(spec, options: dict, workdir: Path | None, e2e: bool, image: str
         many.reports[f"YOLOv10-{scale}"] = result.report
         err_console.print(f"YOLOv10-{scale}: {'PASS' if result.report.passed else 'FAIL'}", highlight=False)
         if e2e:
-            _end_to_end(many, f"YOLOv10-{scale}", path, image, imgsz)
+            _end_to_end(many, f"YOLOv10-{scale}", path, image, imgsz, result.port)
     return many
 
 
@@ -157,17 +165,18 @@ def _timing(seconds: dict[str, float]) -> None:
     err_console.print("[dim]" + ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()) + "[/]", highlight=False)
 
 
-def _end_to_end(many, name: str, model: Path, image: str, imgsz: int) -> None:
-    """Add the end-to-end match against ultralytics' predictor to the set (a fact of the document, not stdout)."""
+def _end_to_end(many, name: str, model: Path, image: str, imgsz: int, port=None) -> None:
+    """Add the end-to-end match of ultralytics' predictor against the candidate `check` ran (`port`) to the set
+    (a fact of the document, not stdout)."""
     from yolo10port.workflows.e2e import run_e2e
 
-    with err_console.status("end to end: ultralytics' predictor and the clean model on the image…"):
-        result = run_e2e(model, image, imgsz)
+    with err_console.status("end to end: ultralytics' predictor and the candidate on the image…"):
+        result = run_e2e(model, image, imgsz, candidate=port)
     m = result.match
     ok = m.passed and result.input_identical
     line = (
-        f"end to end on {Path(image).name} (original-image pixels, clean model fused): {m.matched}/{m.total} boxes "
-        "matched"
+        f"end to end on {Path(image).name} (original-image pixels, {result.candidate}): {m.matched}/{m.total} "
+        "boxes matched"
         + (f" (+{m.at_cut} at the top-k cut)" if m.at_cut else "")
         + f", worst IoU {m.worst_iou:.7f}, worst Δscore {m.worst_score_diff:.1e}; preprocessed input "
         + ("identical" if result.input_identical else "DIFFERS")

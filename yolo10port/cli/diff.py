@@ -12,6 +12,7 @@ import typer
 
 from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
 from yolo10port.cli.options import Format, Layer, Require, Tol, one_of
+from yolo10port.cli.tolerance_options import AtolOption, KMeanOption, KOption, RtolOption
 
 OutReport = Annotated[
     Path | None, typer.Option("-o", "--out", help="write the report to this file (default: stdout)", show_default=False)
@@ -31,16 +32,18 @@ def emit(report, fmt: str, out: Path | None) -> None:
     from yolo10port.compare.sets import ReportSet
 
     many = isinstance(report, ReportSet)
+    summary = report.verdict() if many else verdict(report)
     if fmt == "table":
         draw = report.render_table if many else lambda console: render_table(report, console)
-        draw(out_console)
-        if out:
-            buffer = StringIO()
-            draw(Console(file=buffer, width=220, color_system=None))
-            write_text_atomic(out, buffer.getvalue())
+        if not out:
+            draw(out_console)
+            return
+        buffer = StringIO()
+        draw(Console(file=buffer, width=220, color_system=None))
+        write_text_atomic(out, buffer.getvalue())
+        out_console.print(summary, highlight=False, markup=False, soft_wrap=True)
         return
     text = report.render(fmt) if many else render(report, fmt)
-    summary = report.verdict() if many else verdict(report)
     if out:
         write_text_atomic(out, text)
         out_console.print(summary, highlight=False, markup=False)
@@ -63,11 +66,10 @@ def diff(
     candidate: Annotated[Path, typer.Argument(help="candidate dump from any language, or a folder of them")],
     layer: Layer = None,
     tol: Tol = None,
-    k: Annotated[
-        float | None, typer.Option(help="floor rule: the multiple of the noise floor allowed (default 16)")
-    ] = None,
-    atol: Annotated[float | None, typer.Option(help="fixed rule: absolute tolerance (default 1e-5)")] = None,
-    rtol: Annotated[float | None, typer.Option(help="fixed rule: × max|reference| of the row (default 1e-4)")] = None,
+    k: KOption = None,
+    k_mean: KMeanOption = None,
+    atol: AtolOption = None,
+    rtol: RtolOption = None,
     tolerances: Annotated[Path | None, typer.Option(help="TOML file with per-layer overrides")] = None,
     require: Require = None,
     format: Format = "table",
@@ -84,6 +86,10 @@ def diff(
             "(<key>@input) under its own key; adds the isolated column, the culprit and drives --drill"
         ),
     ] = None,
+    allow_missing: Annotated[
+        bool,
+        typer.Option("--allow-missing", help="folders: a golden dump the candidate folder lacks is listed, not failed"),
+    ] = False,
 ):
     """Per-layer error table of two dumps (or two folders of dumps); exit 1 on a tolerance breach.
 
@@ -103,11 +109,11 @@ def diff(
     for output in (out, plot):
         if output:
             check_output_path(output, reference, candidate, *([isolated] if isolated else []))
-    rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k)
+    rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k, k_mean=k_mean)
     if reference.is_dir() or candidate.is_dir():
         from yolo10port.compare.sets import diff_sets
 
-        result = diff_sets(reference, candidate, layer, rules, force, require)
+        result = diff_sets(reference, candidate, layer, rules, force, require, allow_missing)
         if isolated:
             from yolo10port.compare.isolated import attach_isolated_set
 
@@ -134,5 +140,5 @@ def diff(
     if plot:
         from yolo10port.compare.plot import plot_errors
 
-        err_console.print(f"error plot → {plot_errors(report, plot)}", highlight=False)
+        err_console.print(f"plot of the per-layer errors → {plot_errors(report, plot)}", highlight=False, markup=False)
     raise typer.Exit(EXIT_PASS if report.passed else EXIT_BREACH)

@@ -16,6 +16,7 @@ from yolo10port.cli.options import (
     Input,
     Square,
     Tf32,
+    Threads,
     beside,
     check_device,
     existing,
@@ -42,6 +43,7 @@ def dump(
     dtype: Annotated[str, typer.Option(help="float32 | float64")] = "float32",
     fuse: Annotated[bool, typer.Option("--fuse/--no-fuse", help="fuse Conv+BN first")] = False,
     device: Device = "cpu",
+    threads: Threads = None,
     floor: Annotated[
         bool, typer.Option("--floor/--no-floor", help="also run in float64 and record each row's noise floor")
     ] = True,
@@ -93,6 +95,7 @@ def run(
         typer.Option(help="ncnn/litert option KEY=VALUE, repeatable (e.g. use_winograd_convolution=false)"),
     ] = None,
     device: Device = "cpu",
+    threads: Threads = None,
     tf32: Tf32 = False,
     scale: Annotated[str | None, typer.Option(help="insist on a scale (default: from the weights)")] = None,
     nc: Annotated[int | None, typer.Option(help="insist on a class count (default: from the weights)")] = None,
@@ -133,7 +136,7 @@ def run(
     if is_graph:
         from yolo10port.candidates.graph import GraphCandidate
 
-        candidate = GraphCandidate.open(weights, runtime, device=device)
+        candidate = GraphCandidate.open(weights, runtime, device=device, spec=spec)
         with err_console.status(f"running {candidate.label} with every layer as an output…"):
             path = candidate.dump(out, spec)
         for line in candidate.notes:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import app, command, err_console, out_console
-from yolo10port.cli.options import Depth, Imgsz, Square, beside, existing, run_spec
+from yolo10port.cli.options import Depth, Imgsz, Square, Threads, beside, existing, run_spec
 from yolo10port.workflows.golden import DEFAULT_INPUTS, GOLDEN_INDEX
 
 
@@ -46,6 +46,7 @@ def golden(
             "-o", "--out", help="the folder to write (default: beside MODEL, stem + .golden)", show_default=False
         ),
     ] = None,
+    threads: Threads = None,
 ):
     """Write a golden set: one ultralytics reference dump per input, each with its noise floor, and index.json.
 

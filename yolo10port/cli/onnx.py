@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
-from yolo10port.cli.options import Imgsz, beside, existing
+from yolo10port.cli.options import Imgsz, Threads, beside, existing
 
 
 @app.command()
@@ -28,6 +28,7 @@ def onnx(
     simplify: Annotated[
         bool, typer.Option("--simplify/--no-simplify", help="simplify with onnxslim, as ultralytics does")
     ] = True,
+    threads: Threads = None,
 ):
     """Export YOLOv10's one-to-one (NMS-free) head to ONNX, then check the file with ONNX Runtime.
 

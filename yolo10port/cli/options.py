@@ -40,6 +40,27 @@ Tol = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _threads_callback(value: int | None) -> int | None:
+    from yolo10port.threads import use_threads
+
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} is not a positive number of threads")
+    use_threads(value)
+    return value
+
+
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="threads for torch, ONNX Runtime and OpenVINO (default: OMP_NUM_THREADS, else the cores this process "
+        "may use); on a shared CI runner set 1, or the cores reserved for the job",
+        callback=_threads_callback,
+        show_default=False,
+    ),
+]
 Require = Annotated[
     str | None,
     typer.Option(help="keys the candidate must hold: all, or KEY,… (globs allowed); missing ones then fail"),

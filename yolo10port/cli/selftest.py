@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
-from yolo10port.cli.options import Device, Imgsz, check_device, existing, one_of
+from yolo10port.cli.options import Device, Imgsz, Threads, check_device, existing, one_of
 from yolo10port.errors import InputError
 
 
@@ -49,6 +49,7 @@ def selftest(
     ] = None,
     imgsz: Imgsz = 640,
     device: Device = "cpu",
+    threads: Threads = None,
     fixtures: Annotated[
         Path | None,
         typer.Option(help="where the fixture is built or reused (default: the user cache)", show_default=False),
@@ -124,7 +125,7 @@ def _render(result, model: Path, mutations) -> None:
             cells.append(f"[green]{margin}[/]" if h.passed else f"[red]FAILS at {h.first_failure}[/]")
         honest.add_row(name, *cells)
     out_console.print(honest)
-    title = f"{model}: no miss (first failure → isolated culprit; (n×) = error ÷ limit there)"
+    title = f"{model}: no miss (each cell: where the bug was first seen, → the isolated culprit where it differs)"
     table = Table("mutation", "the porting bug", "in", *kinds, title=title)
     by_name = {m.name: m for m in mutations}
     for name, row in result.outcomes.items():
@@ -143,6 +144,11 @@ def _render(result, model: Path, mutations) -> None:
         expected = next((o.expected for o in row.values()), "")
         table.add_row(name, by_name[name].bug, expected, *cells)
     out_console.print(table)
+    out_console.print(
+        "legend: (n×) after a layer = how far past its limit the bug's error lands there (error ÷ limit; shown below "
+        "10,000×); green = caught in the layer the bug is in, yellow = caught elsewhere first, red = missed",
+        highlight=False,
+    )
     if result.not_applicable:
         out_console.print(
             f"not applicable to this model (no such block): {', '.join(result.not_applicable)}", highlight=False
@@ -157,7 +163,8 @@ def _render(result, model: Path, mutations) -> None:
         partly = sum(1 for kind in kinds if result.blind_spots(kind))
         where = " on every input"
         if partly:
-            where = f" by at least one input ({partly} input kinds miss some, listed above)"
+            kinds_word = "input kind misses" if partly == 1 else "input kinds miss"
+            where = f" by at least one input ({partly} {kinds_word} some, listed above)"
         out_console.print(
             f"[green]no false alarm; every one of {len(result.outcomes)} planted bugs caught in its own layer{where}[/]"
         )

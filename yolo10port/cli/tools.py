@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import app, command, err_console, out_console
-from yolo10port.cli.options import Device, Imgsz, check_device, existing, one_of
+from yolo10port.cli.options import Device, Imgsz, Threads, check_device, existing, one_of
 from yolo10port.errors import InputError
 
 
@@ -23,6 +23,7 @@ def detect(
         typer.Option(help="input size, a multiple of 32 (default: the size the checkpoint was trained at, else 640)"),
     ] = None,
     device: Device = "cpu",
+    threads: Threads = None,
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="default: beside IMAGE, stem + .detections.png")
     ] = None,
@@ -49,9 +50,8 @@ def detect(
     check_output_path(out, weights, image)
     model, weights_read = load_clean_model(existing(weights), fuse=True)
     if imgsz is None:
-        imgsz = weights_read.train_imgsz or 640
-        source = "the size it was trained at" if weights_read.train_imgsz else "no training size recorded"
-        err_console.print(f"imgsz {imgsz} ({source}; --imgsz to change)", highlight=False)
+        imgsz, source = _default_imgsz(weights_read)
+        err_console.print(f"imgsz {imgsz} ({source}; --imgsz to change)", highlight=False, markup=False)
     array = read_image(existing(image))
     detections = predict(model, array, imgsz, conf, device=device)
     write_image(out, draw_detections(array, detections))
@@ -60,6 +60,15 @@ def detect(
         table.add_row(det.name, f"{det.score:.3f}", *(f"{v:.1f}" for v in det.box))
     out_console.print(table)
     out_console.print(f"drawn → {out}")
+
+
+def _default_imgsz(weights) -> tuple[int, str]:
+    """The image size detect uses without --imgsz, and where it came from, said as it is."""
+    if weights.train_epochs == 0:
+        return 640, "the default: the checkpoint was never trained (its training arguments say 0 epochs)"
+    if weights.train_imgsz:
+        return weights.train_imgsz, "the size it was trained at, from the checkpoint's training arguments"
+    return 640, "the default: the checkpoint records no training size"
 
 
 @app.command()
@@ -76,6 +85,7 @@ def bench(
         typer.Option(help="where fixtures are built or reused (default: the user cache)", show_default=False),
     ] = None,
     device: Device = "cpu",
+    threads: Threads = None,
     graphs: Annotated[
         bool, typer.Option("--graphs/--no-graphs", help="CPU: also ONNX Runtime and OpenVINO on the ONNX export")
     ] = True,
@@ -139,10 +149,28 @@ def _render_bench(result) -> None:
         "scale", "batch", "dtype", f"{BASELINE} (ms)", *(f"{name} (× ul)" for name in others),
         title=f"median latency at {result.imgsz}: ultralytics in ms, every other column as a ratio to it (< 1 faster)",
     )  # fmt: skip
+    contended = bool(result.contention and result.contention["contended"])
+    if contended:  # the ratios would be the neighbour's doing: the times are shown, the ratios withheld
+        c = result.contention
+        err_console.print(
+            f"[yellow]warning:[/] the CPU is shared right now (load average {c['load']:.1f} on {c['cores']} cores"
+            + (
+                f"; {c['threads']} threads ran a probe only {c['speedup']:.2f}× faster than 1"
+                if c["threads"] > 1
+                else ""
+            )
+            + "): torch's latency can rise many-fold when its threads are descheduled, so the ratios below are "
+            "withheld (times only, in the JSON too); re-run on a quiet machine, or with --threads 1",
+            highlight=False,
+        )
+        table.title = f"median latency at {result.imgsz} in ms — CPU contended: ratios withheld"
     for row in result.latency:
         ratios = row.ratios
         cells = [row.scale, str(row.batch), row.dtype, f"{row.ms[BASELINE]:.1f}"]
-        cells += [f"{ratios[name]:.2f} ({row.ms[name]:.1f} ms)" if name in ratios else "—" for name in others]
+        if contended:
+            cells += [f"({row.ms[name]:.1f} ms)" if name in ratios else "—" for name in others]
+        else:
+            cells += [f"{ratios[name]:.2f} ({row.ms[name]:.1f} ms)" if name in ratios else "—" for name in others]
         table.add_row(*cells)
     if result.latency:
         out_console.print(table)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import app, command, err_console, out_console
-from yolo10port.cli.options import existing, one_of
+from yolo10port.cli.options import Threads, existing, one_of
 from yolo10port.errors import InputError
 
 
@@ -50,7 +50,8 @@ def inspect(
     file: Annotated[
         str,
         typer.Argument(
-            help="weights (.pt, .safetensors, state dict, Hugging Face snapshot folder or hf:OWNER/NAME) or a dump",
+            help="weights (.pt, .safetensors, state dict, Hugging Face snapshot folder or hf:OWNER/NAME), a dump, "
+            "or a golden folder",
             show_default=False,
         ),
     ],
@@ -59,12 +60,14 @@ def inspect(
     scale: Annotated[str | None, typer.Option(help="insist on a scale (default: from the weights)")] = None,
     nc: Annotated[int | None, typer.Option(help="insist on a class count (default: from the weights)")] = None,
 ):
-    """Summarise weights (scale, classes, stored tensors, the paper's parameters and GFLOPs, a layer table) or a dump
-    (its metadata, noise floor, keys and shapes; needs only numpy and safetensors).
+    """Summarise weights (scale, classes, stored tensors, the paper's parameters and GFLOPs, a layer table), a dump
+    (its metadata, noise floor, keys and shapes) or a golden folder (its index, inputs, keys, and whether each dump
+    is intact: exit 1 when one is missing or changed); dumps and golden folders need only numpy and safetensors.
 
     [b]Examples:[/] yolo10port inspect yolov10s.pt
               yolo10port inspect hf:jameslahm/yolov10s --format json
               yolo10port inspect reference.safetensors
+              yolo10port inspect golden/
     """
     import json
     import sys
@@ -74,6 +77,12 @@ def inspect(
     one_of("--format", format, ("table", "json"))
     if scale is not None:
         one_of("--scale", scale, ("n", "s", "m", "b", "l", "x"))  # spelled out: model.scales costs the torch import
+    from yolo10port.workflows.golden_inspect import is_golden_folder
+
+    if is_golden_folder(file):  # a golden set: its index, inputs, keys and integrity (light install too)
+        from yolo10port.cli.golden_view import show_golden
+
+        raise typer.Exit(show_golden(file, format))
     info = inspect_file(file, imgsz=imgsz, scale=scale, nc=nc)
     if format == "json":
         sys.stdout.write(json.dumps(info.to_json(), indent=1) + "\n")
@@ -151,6 +160,7 @@ def fixture(
     nc: Annotated[int, typer.Option(help="number of classes")] = 80,
     seed: Annotated[int, typer.Option(help="weight seed; same arguments → identical tensors")] = 0,
     fused: Annotated[bool, typer.Option("--fused", help="save fused, one-to-one head pinned")] = False,
+    threads: Threads = None,
 ):
     """Build a calibrated test checkpoint from ultralytics' bundled yaml (no download needed).
 

@@ -22,6 +22,7 @@ from yolo10port.compare.detections import DetectionMatch, match_detections
 from yolo10port.compare.hints import gather, likely_cause
 from yolo10port.compare.input_check import INPUT_RULE, check_input
 from yolo10port.compare.metrics import tensor_error
+from yolo10port.compare.require import require_matcher
 from yolo10port.compare.rows import LayerRow
 from yolo10port.compare.rules import Tolerances
 from yolo10port.compare.selectors import parse_layers
@@ -135,18 +136,6 @@ def _refuse_different_runs(ref_meta: dict, cand_meta: dict, candidate: str | Pat
             )
 
 
-def _parse_require(require: str | None, names: list[str]):
-    """`all`, or a comma-separated list of keys (globs allowed): which missing keys fail."""
-    if not require:
-        return lambda _key: False
-    if require == "all":
-        return lambda _key: True
-    import fnmatch
-
-    wanted = [part.strip() for part in require.split(",") if part.strip()]
-    return lambda key: any(key == w or fnmatch.fnmatchcase(key, w) for w in wanted)
-
-
 def diff_dumps(
     reference: str | Path,
     candidate: str | Path,
@@ -184,7 +173,7 @@ def diff_dumps(
                 report.notes.append(alignment.note)
             if INPUT in ref_keys:
                 report.layers.append(check_input(ref_file, cand_file, cand_meta, force))
-            is_required = _parse_require(require, order)
+            is_required = require_matcher(require, order)
             for name in order:
                 if name == INPUT or is_input_key(name) or not selected(name) or name in alignment.not_comparable:
                     continue

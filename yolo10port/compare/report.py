@@ -188,12 +188,12 @@ def _detections_cells(report: Report, columns) -> list[str]:
 def render_table(report: Report, console, with_verdict: bool = True) -> None:
     from rich.table import Table
 
+    from yolo10port.compare.uncut import add_columns, print_uncut
+
     title = f"reference {report.label('reference')}  ·  candidate {report.label('candidate')}  ·  {_rule_text(report)}"
     table = Table(title=title, title_justify="left")
     columns = _columns(report, rich=True)
-    for name, _ in columns:
-        table.add_column(name, justify="left" if name in ("layer", "type", "shape") else "right")
-    table.add_column("result", justify="left")
+    add_columns(table, [name for name, _ in columns] + ["result"], left=("layer", "type", "shape", "result"))
     first = report.first_failure
     for row in report.layers:
         result = "[green]PASS[/]" if row.passed else f"[red]FAIL[/] {row.reason}".rstrip()
@@ -202,7 +202,7 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
     if det is not None:
         result = f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {det.reason}"
         table.add_row(*_detections_cells(report, columns), result, style="bold red" if first == "detections" else None)
-    console.print(table)
+    print_uncut(console, table)
     for line in unlisted_lines(report):
         console.print(line, highlight=False, markup=False)
     if report.drill is not None:

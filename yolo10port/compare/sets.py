@@ -23,7 +23,8 @@ class ReportSet:
     title: str
     reports: dict[str, Report] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)  # named comparisons the candidate side lacks
-    required_missing: list[str] = field(default_factory=list)
+    required_missing: list[str] = field(default_factory=list)  # those that fail (all of them, unless allowed)
+    allow_missing: bool = False  # --allow-missing: golden members the candidate lacks are listed, not failed
     extra: dict[str, dict] = field(default_factory=dict)  # per name, facts outside the diff (e.g. end to end)
     failed_extra: list[str] = field(default_factory=list)
 
@@ -36,10 +37,14 @@ class ReportSet:
 
         failing = [name for name, r in self.reports.items() if not r.passed] + self.failed_extra
         head = f"{'PASS' if self.passed else 'FAIL'}: {len(self.reports)} comparisons"
+        if self.missing:
+            head += f" of {len(self.reports) + len(self.missing)}"
         if failing:
             head += f", failing: {', '.join(dict.fromkeys(failing))}"
         if self.required_missing:
-            head += f", required but missing: {', '.join(self.required_missing)}"
+            head += f", not in candidate (FAIL): {', '.join(self.required_missing)}"
+        elif self.missing:
+            head += f" (--allow-missing: not in candidate, not judged: {', '.join(self.missing)})"
         lines = [head] + [f"  {name}: {verdict(r)}" for name, r in self.reports.items()]
         return "\n".join(lines)
 
@@ -47,11 +52,17 @@ class ReportSet:
         from rich.table import Table
 
         from yolo10port.compare.report import render_table
+        from yolo10port.compare.uncut import add_columns, print_uncut
 
         for name, report in self.reports.items():
             console.print(f"[b]── {name}[/]", highlight=False)
             render_table(report, console)
-        summary = Table("comparison", "first failure", "smallest margin", "detections", "result", title=self.title)
+        summary = Table(title=self.title)
+        add_columns(
+            summary,
+            ["comparison", "first failure", "smallest margin", "detections", "result"],
+            left=("comparison", "first failure", "result"),
+        )
         for name, report in self.reports.items():
             margins = [r.margin for r in report.layers if r.margin is not None and r.rule != "input"]
             det = report.detections
@@ -66,10 +77,10 @@ class ReportSet:
             summary.add_row(
                 name, "not in candidate", "—", "—", "[red]FAIL[/]" if name in self.required_missing else "—"
             )
-        console.print(summary)
+        print_uncut(console, summary)
         for name, facts in self.extra.items():
             if "line" in facts:
-                console.print(f"{name}: {facts['line']}", highlight=False, markup=False)
+                console.print(f"{name}: {facts['line']}", highlight=False, markup=False, soft_wrap=True)
         console.print(("[green]" if self.passed else "[bold red]") + self.verdict().splitlines()[0] + "[/]")
 
     def to_dict(self) -> dict:
@@ -94,13 +105,22 @@ class ReportSet:
                 suite = ET.fromstring(formats.render_junit(report))
                 suite.set("name", f"yolo10port.parity.{name}")
                 suites.append(suite)
+            for name in self.missing:  # a golden member the port wrote nothing for: a failure unless allowed
+                suite = ET.SubElement(suites, "testsuite", name=f"yolo10port.parity.{name}", tests="1")
+                case = ET.SubElement(suite, "testcase", classname=f"yolo10port.parity.{name}", name="dump")
+                if name in self.required_missing:
+                    suite.set("failures", "1")
+                    ET.SubElement(case, "failure", message="not in candidate: the port wrote no dump for it")
+                else:
+                    ET.SubElement(case, "skipped", message="not in candidate (--allow-missing)")
             return ET.tostring(suites, encoding="unicode") + "\n"
         if fmt in ("markdown", "github"):
             single = formats.render_markdown if fmt == "markdown" else formats.render_github
             parts = [f"# {self.title}: {'PASS' if self.passed else 'FAIL'}", ""]
             parts += [f"- {line.strip()}" for line in self.verdict().splitlines()[1:]]
             for name in self.missing:
-                parts.append(f"- {name}: not in candidate" + (" (required)" if name in self.required_missing else ""))
+                note = " (FAIL)" if name in self.required_missing else " (--allow-missing)"
+                parts.append(f"- {name}: not in candidate{note}")
             parts.append("")
             for name, report in self.reports.items():
                 parts += [f"## {name}", "", re.sub(r"(?m)^(#{2,}) ", r"#\1 ", single(report)), ""]
@@ -121,8 +141,12 @@ def diff_sets(
     tolerances: Tolerances | None = None,
     force: bool = False,
     require: str | None = None,
+    allow_missing: bool = False,
 ) -> ReportSet:
-    """Each reference dump of a folder (a golden set) against the candidate dump of the same file name."""
+    """Each reference dump of a folder (a golden set) against the candidate dump of the same file name.
+
+    A golden member the candidate folder lacks fails the set (a port that wrote nothing for an input must not
+    pass); `allow_missing` lists it instead, and the verdict says so."""
     for side in (reference, candidate):
         if not side.exists():
             raise InputError(side, "no such file or folder")
@@ -132,11 +156,11 @@ def diff_sets(
     if not references:
         raise InputError(reference, "holds no .safetensors dumps")
     candidates = _dumps_in(candidate)
-    result = ReportSet(f"{candidate} against {reference}")
+    result = ReportSet(f"{candidate} against {reference}", allow_missing=allow_missing)
     for name, path in references.items():
         if name not in candidates:
             result.missing.append(name)
-            if require == "all":
+            if not allow_missing:
                 result.required_missing.append(name)
             continue
         report = diff_dumps(path, candidates[name], layers, tolerances, force, require)

@@ -74,6 +74,7 @@ def export_weights(model: Weights | str | Path, out: str | Path | None = None, d
         "module_types": json.dumps(weights.module_types),
         "nonfinite_tensors": json.dumps(nonfinite),
         "train_imgsz": str(weights.train_imgsz or ""),
+        "train_epochs": "" if weights.train_epochs is None else str(weights.train_epochs),
     }
     manifest_path, modules_path = sidecar_paths(out)
     manifest = {

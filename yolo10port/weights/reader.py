@@ -60,6 +60,7 @@ class Weights:
     arch: dict[str, Any] | None = None
     module_types: dict[str, str] = field(default_factory=dict)  # module path → class name, as pickled
     train_imgsz: int | None = None  # the image size it was trained at (train_args), when the file says
+    train_epochs: int | None = None  # train_args' epochs: 0 = never trained (a fixture), None = not recorded
     form: str = CHECKPOINT  # how the file held the weights, e.g. "Hugging Face snapshot jameslahm/yolov10n@…"
     # The prefix the keys had before the layer index instead of ultralytics' 'model.' ('model.model.', 'module.model.',
     # '' for `0.conv.weight`), renamed on reading; None when they were ultralytics' own.
@@ -231,6 +232,7 @@ def _checkpoint_metadata(payload: dict) -> dict[str, Any]:
         "saved_by": f"ultralytics {version}" if isinstance(version, str) and version else "unknown",
         "saved_on": date if isinstance(date, str) else None,
         "train_imgsz": _train_imgsz(payload.get("train_args")),
+        "train_epochs": _train_epochs(payload.get("train_args")),
     }
 
 
@@ -286,6 +288,11 @@ def _check_is_yolov10(path: Path, model: StandIn, state_dict: dict[str, torch.Te
         raise InputError(path, "YOLOv10 head without its one-to-one branch (one2one_cv2); cannot run NMS-free")
 
 
+def _train_epochs(train_args: Any) -> int | None:
+    epochs = train_args.get("epochs") if isinstance(train_args, dict) else None
+    return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 0 else None
+
+
 def _train_imgsz(train_args: Any) -> int | None:
     imgsz = train_args.get("imgsz") if isinstance(train_args, dict) else None
     if isinstance(imgsz, (list, tuple)) and imgsz:
@@ -330,6 +337,7 @@ def _read_safetensors(path: Path, scale: str | None, nc: int | None) -> Weights:
         source_sha256=meta.get("source_sha256"),
         module_types=json.loads(meta.get("module_types", "{}")),
         train_imgsz=int(meta["train_imgsz"]) if meta.get("train_imgsz", "").isdigit() else None,
+        train_epochs=int(meta["train_epochs"]) if meta.get("train_epochs", "").isdigit() else None,
     )
 
 

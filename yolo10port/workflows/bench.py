@@ -64,11 +64,13 @@ class BenchResult:
     latency: list[LatencyRow] = field(default_factory=list)
     check_seconds: dict[str, dict[str, float]] = field(default_factory=dict)
     memory: MemoryFigures | None = None
+    contention: dict | None = None  # the CPU probe (workflows/contention.py); ratios are withheld when contended
 
     def to_json(self) -> str:
         data = asdict(self)
+        withheld = bool(self.contention and self.contention["contended"])
         for row, latency in zip(data["latency"], self.latency):
-            row["ratios"] = latency.ratios
+            row["ratios"] = None if withheld else latency.ratios
         return json.dumps(data, indent=1) + "\n"
 
 
@@ -275,6 +277,12 @@ def run_bench(
     """On the CPU: batch 1, float32. On CUDA: batch 1 and 32, float32 and float16 (TF32 off)."""
     fixtures.mkdir(parents=True, exist_ok=True)
     result = BenchResult(machine_description(device), imgsz, repeat)
+    if device == "cpu":
+        from yolo10port.threads import thread_count
+        from yolo10port.workflows.contention import probe
+
+        progress("probing the CPU for other busy processes")
+        result.contention = probe(thread_count()).to_dict()
     configs = (
         [(1, "float32")] if device == "cpu" else [(1, "float32"), (1, "float16"), (32, "float32"), (32, "float16")]
     )

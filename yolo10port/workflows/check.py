@@ -29,6 +29,7 @@ class CheckResult:
     files: dict[str, Path]
     seconds: dict[str, float] = field(default_factory=dict)
     candidate: str = "clean"
+    port: object = None  # the candidate that ran (check --e2e runs the same one end to end)
 
 
 class Steps:
@@ -138,4 +139,4 @@ def _check_in(
         from yolo10port.workflows.drill import drill_into
 
         report.drill = step("drill", lambda: drill_into(report, weights, port, folder, spec, tolerances))
-    return CheckResult(report, files, step.seconds, port.kind)
+    return CheckResult(report, files, step.seconds, port.kind, port)

@@ -227,9 +227,17 @@ MUTATIONS: list[Mutation] = [
     ),
 ]
 # The smallest bugs: one weight tensor × 1.001 in each layer (README, "Comparing and tolerances": what sets K).
+WEIGHTLESS = {11: "Upsample", 12: "Concat", 14: "Upsample", 15: "Concat", 18: "Concat", 21: "Concat"}  # all scales
+
+
+def _weight_bug(index: int) -> str:
+    if index in WEIGHTLESS:  # no weight to scale: the output is, which is what weight_scaled plants there
+        return f"the output of model.{index} ({WEIGHTLESS[index]}, no weights) × 1.001"
+    return f"one weight of model.{index} × 1.001"
+
+
 WEIGHT_MUTATIONS: list[Mutation] = [
-    Mutation(f"weight×1.001-model.{i}", f"one weight of model.{i} × 1.001", weight_scaled(i), f"model.{i}")
-    for i in range(23)
+    Mutation(f"weight×1.001-model.{i}", _weight_bug(i), weight_scaled(i), f"model.{i}") for i in range(23)
 ]
 
 
