@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, assert_input_error, run_cli
+from tests.test_trust import validate as validate_report
 
 DETECTOR = ROOT / "detector" / "yolov10n-shapes.pt"
 IMGSZ = 256  # the detector's training size
@@ -76,8 +77,9 @@ def test_honest_candidate_passes_with_zero_delta(shapes):
     code, report, stderr = val_json(DETECTOR, "--data", shapes, "--imgsz", IMGSZ, "--candidate", "clean")
     assert code == 0, report["verdict"]
     assert report["schema"] == "yolo10port-report/1" and report["pass"] and report["first_failure"] is None
+    validate_report(report)
     val = report["val"]
-    assert val["images"] == 12 and report["detections"]["match_rate"] == 1.0
+    assert val["images"] == 12 and val["boxes"]["match_rate"] == 1.0
     mean_ap = val["map"]
     assert mean_ap["reference_map"] > 0.5  # the detector works on its own data: mAP is measured, not 0
     assert abs(mean_ap["delta"]) < 1e-4 and mean_ap["ci"][0] <= 0 <= mean_ap["ci"][1] and mean_ap["resamples"] == 100

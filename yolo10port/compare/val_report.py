@@ -101,15 +101,20 @@ def _preprocessing_line(result) -> str:
 
 
 def to_dict(result, worst: int = 10) -> dict:
+    """The report's one shape (compare/report.py, schemas/report-1.json): val is one comparison with no layer rows,
+    its gate's two tests are `checks`, and its own facts (per image, mAP, preprocessing) sit under `val`."""
     d = result.diff
     failures = result.failures
-    return {
-        "schema": REPORT_SCHEMA,
-        "command": "val",
+    first_failure = next((name for name, ok, _ in result.checks if not ok), None)
+    summary = verdict(result)
+    comparison = {
+        "name": "val",
         "reference": result.reference_label,
         "candidate": result.candidate_label,
         "pass": result.passed,
-        "first_failure": next((name for name, ok, _ in result.checks if not ok), None),
+        "verdict": summary,
+        "first_failure": first_failure,
+        "hint": result.likely_cause(),
         "tolerance": {
             "min_match": result.gate.min_match,
             "max_map_drop": result.gate.max_map_drop,
@@ -117,19 +122,39 @@ def to_dict(result, worst: int = 10) -> dict:
             "iou": d.iou,
         },
         "layers": [],
-        "detections": {
-            "total": d.total("reference"),
-            "matched": d.total("matched"),
-            "shifted": d.total("shifted"),
-            "lost": d.total("lost"),
-            "gained": d.total("gained"),
-            "at_conf": d.total("at_conf"),
-            "match_rate": d.match_rate,
-            "pass": d.match_rate >= result.gate.min_match,
-        },
-        "verdict": verdict(result),
+        "detections": None,  # val's per-box classes (matched/shifted/lost/gained) are under `val`
+        "not_in_candidate": [],
+        "required_missing": [],
+        "not_in_reference_ignored": [],
+        "not_comparable": {},
+        "notes": list(result.notes),
+        "isolated": False,
+        "culprit": None,
+        "drill": None,
+    }
+    return {
+        "schema": REPORT_SCHEMA,
+        "title": f"val of {result.candidate_label} against {result.reference_label}",
+        "pass": result.passed,
+        "verdict": summary,
+        "first_failing_comparison": None if result.passed else "val",
+        "first_failure": first_failure,
+        "comparisons": [comparison],
+        "missing_comparisons": [],
+        "required_missing_comparisons": [],
+        "checks": [{"name": name, "pass": bool(ok), "line": text} for name, ok, text in result.checks],
         "val": {
             "data": result.data,
+            "boxes": {
+                "total": d.total("reference"),
+                "matched": d.total("matched"),
+                "shifted": d.total("shifted"),
+                "lost": d.total("lost"),
+                "gained": d.total("gained"),
+                "at_conf": d.total("at_conf"),
+                "match_rate": d.match_rate,
+                "pass": d.match_rate >= result.gate.min_match,
+            },
             "model": result.model,
             "candidate_option": result.candidate,
             "images": len(d.images),
