@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
-from yolo10port.cli.options import Format, Layer, Require, Tol, one_of
+from yolo10port.cli.options import Format, Layer, Precision, Require, Tol, one_of
 
 OutReport = Annotated[
     Path | None, typer.Option("-o", "--out", help="write the report to this file (default: stdout)", show_default=False)
@@ -77,12 +77,14 @@ def diff(
         bool, typer.Option("--drill", help="list the submodules of the first failing layer (dumps at --depth all)")
     ] = False,
     plot: Annotated[Path | None, typer.Option(help="also draw the per-layer errors (log scale) to this PNG")] = None,
+    precision: Precision = None,
 ):
     """Per-layer error table of two dumps (or two folders of dumps); exit 1 on a tolerance breach.
 
     Each row is judged against the reference's own noise floor (how far float32 moves it on this input) unless
     --tol fixed; --atol/--rtol alone also mean the fixed rule. Keys the candidate lacks are listed, not failed,
-    unless --require.
+    unless --require. A candidate computing in float16, bfloat16, TF32 or with Winograd kernels is judged by the
+    reference's floor of that precision (dump --floors), chosen by its metadata `precision` or --precision.
 
     [b]Example:[/] yolo10port diff ref.safetensors clean.safetensors --layer 0..23 --format junit -o report.xml
     """
@@ -97,12 +99,12 @@ def diff(
     if reference.is_dir() or candidate.is_dir():
         from yolo10port.compare.sets import diff_sets
 
-        result = diff_sets(reference, candidate, layer, rules, force, require)
+        result = diff_sets(reference, candidate, layer, rules, force, require, precision)
         emit(result, format, out)
         raise typer.Exit(EXIT_PASS if result.passed else EXIT_BREACH)
     from yolo10port.compare import diff_dumps
 
-    report = diff_dumps(reference, candidate, layer, rules, force, require)
+    report = diff_dumps(reference, candidate, layer, rules, force, require, precision)
     if drill and not report.passed:
         from yolo10port.compare.drill_rows import drill_existing
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import app, command, err_console, out_console
-from yolo10port.cli.options import Depth, Imgsz, Square, beside, existing, run_spec
+from yolo10port.cli.options import Depth, Floors, Imgsz, Square, beside, existing, run_spec
 from yolo10port.workflows.golden import DEFAULT_INPUTS, GOLDEN_INDEX
 
 
@@ -28,6 +28,7 @@ def golden(
     imgsz: Imgsz = 640,
     square: Square = False,
     depth: Depth = "1",
+    floors: Floors = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -44,6 +45,7 @@ def golden(
 
     [b]Example:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
     """
+    from yolo10port.compare.precision import parse_floors
     from yolo10port.workflows.golden import make_golden, parse_inputs
 
     spec = run_spec(imgsz=imgsz, square=square, depth=depth)
@@ -53,6 +55,6 @@ def golden(
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, markup=False)
 
-    folder = make_golden(existing(model), out, wanted, spec, progress)
+    folder = make_golden(existing(model), out, wanted, spec, progress, parse_floors(floors))
     dumps = f"{len(wanted)} dump" + ("s" if len(wanted) > 1 else "")
     out_console.print(f"golden set → {folder} ({dumps} and {GOLDEN_INDEX})", highlight=False)

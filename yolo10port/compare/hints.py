@@ -35,6 +35,8 @@ def _computes_in(meta: dict) -> str | None:
 
 
 def _precision(report) -> str | None:
+    if report.tolerance.get("precision", "float32") != "float32":
+        return None  # already judged by its own precision's floor: what fails is not that precision's rounding
     numeric = [r for r in report.layers if r.rule != INPUT_RULE and r.max_rel is not None and r.max_rel == r.max_rel]
     if len(numeric) < 3 or numeric[0].passed or sum(not r.passed for r in numeric) < 0.8 * len(numeric):
         return None  # the signature: failing from the first layer on, nearly everywhere
@@ -44,13 +46,16 @@ def _precision(report) -> str | None:
     if arithmetic in ("float16", "bfloat16", "TF32"):
         return (
             f"the candidate computes in {arithmetic}: every layer is off by ~{level:.0e} of its scale from {first} on, "
-            f"which is what {arithmetic} costs (a float32 port is at ~1e-6); judge an intended reduced-precision port "
-            "with --tol fixed --rtol 1e-2 (TF32, float16) or 1e-1 (bfloat16)"
+            f"which is what {arithmetic} costs (a float32 port is at ~1e-6); judge it by what {arithmetic} costs: "
+            f"--precision {arithmetic.lower()}, against a reference dumped with --floors {arithmetic.lower()}"
         )
     if TF32_BAND[0] <= level < TF32_BAND[1]:
-        cause = "TF32 or float16 arithmetic (on CUDA, torch allows TF32 for convolutions by default)"
+        cause = (
+            "TF32 or float16 arithmetic (on CUDA, torch allows TF32 for convolutions by default); if intended, "
+            "judge it with --precision tf32 or --precision float16"
+        )
     elif BFLOAT16_BAND[0] <= level < BFLOAT16_BAND[1]:
-        cause = "bfloat16 arithmetic"
+        cause = "bfloat16 arithmetic; if intended, judge it with --precision bfloat16"
     else:
         return None
     if arithmetic in ("float32", "float64"):
@@ -85,7 +90,13 @@ def _accumulated(report) -> str | None:
     return None
 
 
+def _other_floor(report) -> str | None:
+    from yolo10port.compare.precision import hint
+
+    return hint(report)
+
+
 def likely_cause(report) -> str | None:
     if report.passed:
         return None
-    return _input(report) or _precision(report) or _accumulated(report)
+    return _input(report) or _other_floor(report) or _precision(report) or _accumulated(report)

@@ -121,6 +121,7 @@ def diff_sets(
     tolerances: Tolerances | None = None,
     force: bool = False,
     require: str | None = None,
+    precision: str | None = None,
 ) -> ReportSet:
     """Each reference dump of a folder (a golden set) against the candidate dump of the same file name."""
     for side in (reference, candidate):
@@ -139,7 +140,7 @@ def diff_sets(
             if require == "all":
                 result.required_missing.append(name)
             continue
-        report = diff_dumps(path, candidates[name], layers, tolerances, force, require)
+        report = diff_dumps(path, candidates[name], layers, tolerances, force, require, precision)
         result.reports[name] = report
     if not result.reports:
         raise InputError(

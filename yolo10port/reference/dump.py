@@ -7,6 +7,7 @@ rounding from a bug on this very input.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -41,10 +42,12 @@ def dump_reference(
     fuse: bool = False,
     summary: str | Path | None = None,
     floor: bool = True,
+    floors: tuple[str, ...] = (),
 ) -> Path:
     """Dump the ultralytics network's outputs for `spec`, with the float64-vs-float32 noise floor unless `floor`
-    is False. `spec.with_inputs` adds each module's input (`<path>@input`), which isolated error feeds to a
-    candidate's module alone; `spec.within` limits the hooks to one subtree (drill-down).
+    is False, and one floor per reduced precision in `floors` (float16, bfloat16, tf32, winograd: the network run
+    that way, dumps/reduced.py). `spec.with_inputs` adds each module's input (`<path>@input`), which isolated
+    error feeds to a candidate's module alone; `spec.within` limits the hooks to one subtree (drill-down).
     """
     weights = weights_of(weights)
     if spec.dtype not in DTYPES:
@@ -60,7 +63,7 @@ def dump_reference(
     head = model.model[-1]
     head.max_det = spec.max_det
 
-    def run(recorder: Recorder, dtype: torch.dtype) -> None:
+    def run(recorder: Recorder, dtype: torch.dtype, arithmetic=contextlib.nullcontext) -> None:
         model.to(dtype)
         images = model_input.tensor.to(device=device, dtype=dtype)
         original = head.postprocess
@@ -83,7 +86,8 @@ def dump_reference(
         skip = lambda p: p == DECODED_HEAD or is_one_to_many(p)  # noqa: E731
         try:
             with hooked(model, recorder, spec.depth, skip, spec.with_inputs, spec.within), torch.inference_mode():
-                model(images)
+                with arithmetic():
+                    model(images)
         finally:
             del head.postprocess
             if pre_hook is not None:
@@ -110,4 +114,35 @@ def dump_reference(
             summary,
             twin=(lambda recorder: run(recorder, twin_dtype)) if floor else None,
             twin_label=f"the same network in {TWIN[spec.dtype]} on {spec.device}",
+            precision_twins={p: (_run_at(run, p), precision_label(p, spec)) for p in floors},
         )
+
+
+def _run_at(run, precision: str):
+    return lambda recorder: run(recorder, *precision_run(precision))
+
+
+def precision_run(precision: str) -> tuple[torch.dtype, object]:
+    """(dtype, arithmetic context) of the reference run that measures `precision`'s floor."""
+    from yolo10port.dumps.reduced import emulate_tf32, winograd_convolutions
+
+    if precision in ("float16", "bfloat16"):
+        return DTYPES.get(precision) or TORCH_DTYPES[precision], contextlib.nullcontext
+    if precision == "tf32":
+        return torch.float32, emulate_tf32
+    if precision == "winograd":
+        return torch.float32, winograd_convolutions
+    raise InputError("--floors", f"{precision!r} has no floor run")
+
+
+def precision_label(precision: str, spec: RunSpec) -> str:
+    """`noise_floor_by@<precision>`: how that floor was measured."""
+    labels = {
+        "float16": f"the same network run in float16 on {spec.device}",
+        "bfloat16": f"the same network run in bfloat16 on {spec.device}",
+        "tf32": f"emulated on {spec.device}: conv and matmul operands rounded to TF32 (10-bit mantissa, nearest "
+        "even), float32 accumulation; not compared with a GPU's TF32",
+        "winograd": f"the same network in float32 on {spec.device}, its 3×3 stride-1 convolutions by Winograd "
+        "F(6,3) (ncnn's matrices)",
+    }
+    return labels[precision]

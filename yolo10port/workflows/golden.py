@@ -150,6 +150,7 @@ def make_golden(
     inputs: list[GoldenInput],
     spec: RunSpec = RunSpec(),
     progress: Callable[[str], None] = lambda _line: None,
+    floors: tuple[str, ...] = (),
 ) -> Path:
     """One reference dump per input (with its noise floor) and `index.json`, in the folder `out`, atomically."""
     out = Path(out)
@@ -180,6 +181,7 @@ def make_golden(
         "batch": spec.batch,
         "depth": spec.depth_label,
         "dtype": spec.dtype,
+        **({"floors": list(floors)} if floors else {}),
         "inputs": {},
     }
     parent = out.parent if str(out.parent) else Path(".")
@@ -188,7 +190,7 @@ def make_golden(
         for number, item in enumerate(inputs, 1):
             started = time.perf_counter()
             progress(f"[{number}/{len(inputs)}] {item.given}: ultralytics in float32, then float64 (noise floor)…")
-            dump = dump_reference(weights, scratch / item.file, spec.but(input=item.source))
+            dump = dump_reference(weights, scratch / item.file, spec.but(input=item.source), floors=floors)
             index["inputs"][item.name] = entry = input_entry(item, dump)
             seconds = time.perf_counter() - started
             progress(f"[{number}/{len(inputs)}] {item.given} → {item.file}: {len(entry['keys'])} keys, {seconds:.1f} s")
