@@ -109,7 +109,13 @@ def _check_in(
     precision: str | None = None,
 ) -> CheckResult:
     from yolo10port.candidates import make_candidate
-    from yolo10port.workflows.precision import asked_precision, precision_note, reference_floors, reference_lacks
+    from yolo10port.workflows.precision import (
+        asked_precision,
+        precision_note,
+        recorded_floors,
+        reference_floors,
+        reference_lacks,
+    )
 
     stem = weights.path.name.removesuffix(".safetensors").removesuffix(".pt") or "model"
     files = {
@@ -125,7 +131,10 @@ def _check_in(
     # The candidate first: a graph that does not fit these weights or this input is refused (exit 2) before the
     # reference dump is paid for.
     port = step("load", lambda: make_candidate(candidate_kind, weights, files, fuse, spec, precision))
-    if not (reuse and files["reference"].exists()) or reference_lacks(files["reference"], floors):
+    if reuse and reference_lacks(files["reference"], floors):  # remade with the floors it had and the one asked
+        floors = tuple(dict.fromkeys(floors + recorded_floors(files["reference"])))
+        files["reference"].unlink()
+    if not (reuse and files["reference"].exists()):
         dump = lambda: dump_reference(weights, files["reference"], reference_spec, floor=floor, floors=floors)  # noqa: E731
         step("reference", dump)
     if mutate is not None:

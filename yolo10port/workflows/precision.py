@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from yolo10port.compare.precision import FLOAT32, floor_keys, normalise
+from yolo10port.compare.precision import FLOAT32, floor_keys, normalise, recorded
 from yolo10port.dumps.reader import read_dump_metadata
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
@@ -45,6 +45,11 @@ def reference_lacks(path: Path, floors: tuple[str, ...]) -> bool:
         return False
     meta = read_dump_metadata(path)
     return any(not meta.get(floor_keys(p)[0]) for p in floors)
+
+
+def recorded_floors(path: Path) -> tuple[str, ...]:
+    """The reduced precisions an existing reference dump carries floors for."""
+    return tuple(p for p in recorded(read_dump_metadata(path)) if p != FLOAT32)
 
 
 def precision_note(asked: str, report) -> str | None:

@@ -154,7 +154,7 @@ def _first_conv_weight(layer: nn.Module) -> torch.Tensor | None:
     return next((p for name, p in layer.named_parameters() if name.endswith("conv.weight")), None)
 
 
-def weight_scaled(index: int) -> Callable[[YOLOv10, dict], None]:
+def weight_scaled(index: int, factor: float = 1.001) -> Callable[[YOLOv10, dict], None]:
     """One weight tensor of model.<index> (its first conv's) × 1.001: the smallest bug a port makes (a rounding
     slip in a converted weight). model.11/12/14/15/18/21 hold no weights (Upsample, Concat): their output × 1.001."""
 
@@ -163,9 +163,9 @@ def weight_scaled(index: int) -> Callable[[YOLOv10, dict], None]:
         weight = _first_conv_weight(layer)
         if weight is not None:
             with torch.no_grad():
-                weight.mul_(1.001)
+                weight.mul_(factor)
         else:
-            _wrap_forward(layer, lambda forward, x: forward(x) * 1.001)
+            _wrap_forward(layer, lambda forward, x: forward(x) * factor)
 
     return plant
 
@@ -212,8 +212,17 @@ MUTATIONS: list[Mutation] = [
         layers="0..22,model.23",
     ),
 ]
+
+
 # The smallest bugs: one weight tensor × 1.001 in each layer (README, "Comparing and tolerances": what sets K).
-WEIGHT_MUTATIONS: list[Mutation] = [
-    Mutation(f"weight×1.001-model.{i}", f"one weight of model.{i} × 1.001", weight_scaled(i), f"model.{i}")
-    for i in range(23)
-]
+def weight_mutations(factor: float = 1.001) -> list[Mutation]:
+    """One weight tensor × `factor` in each layer: in float16 a ×1.001 slip is below what float16 itself moves, so
+    `selftest --precision float16 --weight-factor 1.01` measures what is caught there (README, Reduced precision)."""
+    return [
+        Mutation(f"weight×{factor:g}-model.{i}", f"one weight of model.{i} × {factor:g}", weight_scaled(i, factor),
+                 f"model.{i}")
+        for i in range(23)
+    ]  # fmt: skip
+
+
+WEIGHT_MUTATIONS: list[Mutation] = weight_mutations(1.001)
