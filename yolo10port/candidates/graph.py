@@ -119,7 +119,8 @@ class OpenVino:
         # a ~1e-2 error. A CPU without f16/bf16 support runs f32 whatever the hint; the read-back says which.
         config = {"INFERENCE_PRECISION_HINT": self.hint, "INFERENCE_NUM_THREADS": _threads()}
         compiled = self.core.compile_model(network, "CPU", config)
-        self.precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        compiled_to = compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino.Type: f32, f16, bf16
+        self.precision = compiled_to.to_string() if hasattr(compiled_to, "to_string") else str(compiled_to)
         ports = [compiled.output(name) for name in outputs] if outputs else list(compiled.outputs)
         return lambda feeds: [np.asarray(array) for array in map(compiled(feeds).__getitem__, ports)]
 
