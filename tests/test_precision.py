@@ -170,3 +170,17 @@ def test_openvino_records_the_precision_it_compiled_to_and_is_judged_by_it(n_mod
         assert report["tolerance"]["precision"] == "float32"
         assert any("asked to compute in bfloat16" in note for note in report["notes"])
         assert result.returncode == 0, report["first_failure"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_real_tf32_stays_within_the_emulated_tf32_floor(n_model):
+    """What the CPU emulation of TF32 claims, checked on a GPU: cuDNN/cuBLAS with TF32 on, judged by the reference's
+    emulated TF32 floor, must pass (and fail the float32 floor)."""
+    from yolo10port.dumps.spec import RunSpec
+    from yolo10port.workflows.check import run_check
+
+    spec = RunSpec(input="random:0", imgsz=320, device="cuda", tf32=True)
+    report = run_check(n_model, spec=spec, precision="tf32").report
+    assert report.candidate_meta["precision"] == "tf32" and report.tolerance["precision"] == "tf32"
+    assert report.passed, (report.first_failure, [(r.name, r.floor_multiple) for r in report.layers])
