@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FIXTURES := build/fixtures
 
-.PHONY: install demo test test-fast lint format clean golden-summaries bench calibrate calibrate-trained val-shapes litert-export wheel
+.PHONY: install demo test test-fast lint format clean golden-summaries bench calibrate calibrate-trained val-shapes litert-export wheel calibrate-precision
 
 install: $(STAMP)
 
@@ -134,3 +134,22 @@ golden-summaries: $(STAMP)
 
 clean:
 	rm -rf build dist .pytest_cache
+
+# Reduced precision (README, "Reduced precision"): honest candidates in float16, bfloat16 and with Winograd kernels
+# must pass by their own precision's floor; the bugged clean model, computing in that precision, must fail in its
+# layer. n fixture and the trained shapes detector at 256. About an hour on 2 cores.
+PRECISION_INPUTS := ones,random:0,bus.jpg
+calibrate-precision: $(STAMP)
+	mkdir -p build
+	-$(BIN)/yolo10port selftest --scale n --imgsz 256 --inputs $(PRECISION_INPUTS) --mutation-inputs random:0,bus.jpg \
+	  --precision float16 --honest clean,clean-fused,onnxruntime,openvino --weight-factor 1.01 \
+	  --json build/calibrate-float16-n.json
+	-$(BIN)/yolo10port selftest --scale n --imgsz 256 --inputs $(PRECISION_INPUTS) --mutation-inputs random:0,bus.jpg \
+	  --precision bfloat16 --honest clean,clean-fused,openvino --weight-factor 1.03 \
+	  --json build/calibrate-bfloat16-n.json
+	-$(BIN)/yolo10port selftest --scale n --imgsz 256 --inputs $(PRECISION_INPUTS) --mutation-inputs random:0,bus.jpg \
+	  --precision winograd --honest clean-fused,clean@winograd-f43,clean-fused@winograd-f43 \
+	  --json build/calibrate-winograd-n.json
+	-$(BIN)/yolo10port selftest detector/yolov10n-shapes.pt --imgsz 256 --inputs $(PRECISION_INPUTS) --no-weights \
+	  --mutation-inputs random:0,bus.jpg --precision float16 --honest clean,clean-fused,onnxruntime,openvino \
+	  --json build/calibrate-float16-shapes.json

@@ -49,7 +49,8 @@ def test_check_on_cuda_passes_with_tf32_off(scale, make_fixture):
 @pytest.mark.gpu
 @gpu
 def test_tf32_candidate_gets_the_precision_hint(make_fixture):
-    report = run_check(make_fixture("s"), spec=RunSpec(input="random:0", device="cuda", tf32=True)).report
+    spec = RunSpec(input="random:0", device="cuda", tf32=True)
+    report = run_check(make_fixture("s"), spec=spec, precision="float32").report  # the TF32 floor: test_precision
     assert report.candidate_meta["tf32_conv"] == "true"
     if not report.passed:  # TF32 moves every layer by ~1e-3: the floor rule names it, it does not pass it silently
         assert "TF32" in report.hint

@@ -43,20 +43,26 @@ def make_candidate(
     fuse: bool = False,
     spec: RunSpec = RunSpec(),
     runtime_options: list[str] | None = None,
+    precision: str = "float32",
 ) -> Candidate:
     """The candidate `kind` names: clean | onnxruntime | openvino | a path to an .onnx file (run by ONNX Runtime).
 
     `files["weights"]` is the exported weights the clean model loads; an ONNX graph is exported into the same
-    folder when none is given.
+    folder when none is given. `precision` is what the candidate is asked to compute in (the clean model's dtype
+    comes from `spec`; winograd and, on a CPU, tf32 are computed by dumps/reduced.py; a graph is converted to
+    float16 for ONNX Runtime, OpenVINO gets the hint); each records what it truly ran.
     """
     if kind == "clean":
         from yolo10port.candidates.clean import CleanCandidate
 
-        return CleanCandidate.load(files["weights"], fuse=fuse)
+        arithmetic = {"winograd": "winograd", "winograd-f43": "winograd-f43"}.get(precision)
+        if precision == "tf32" and not spec.tf32:
+            arithmetic = "tf32-emulated"  # a CPU has no TF32: emulated, as the reference's tf32 floor is
+        return CleanCandidate.load(files["weights"], fuse=fuse, arithmetic=arithmetic)
     if kind in ("onnxruntime", "openvino") or kind.endswith(".onnx"):
         from yolo10port.candidates.graph import graph_candidate
 
-        return graph_candidate(kind, weights, files, spec)
+        return graph_candidate(kind, weights, files, spec, precision)
     if kind == "ncnn" or is_ncnn_model(kind):
         from yolo10port.candidates.ncnn import ncnn_candidate
         from yolo10port.candidates.ncnn import runtime_options as ncnn_options

@@ -38,8 +38,14 @@ def load_clean_model(
     return model.eval(), weights
 
 
-def dump_model(model: YOLOv10, weights_sha256: str, out: str | Path, spec: RunSpec = RunSpec()) -> Path:
-    """Dump a loaded clean model (possibly a mutated one: see selftest) for `spec`."""
+def dump_model(
+    model: YOLOv10, weights_sha256: str, out: str | Path, spec: RunSpec = RunSpec(), arithmetic: str | None = None
+) -> Path:
+    """Dump a loaded clean model (possibly a mutated one: see selftest) for `spec`; `arithmetic` (winograd,
+    winograd-f43, tf32-emulated: dumps/reduced.py) computes its convolutions another way. The dump's `precision`
+    metadata says what it truly computed in (compare/precision.py picks the reference's floor by it)."""
+    from yolo10port.dumps.reduced import arithmetic_context, candidate_precision
+
     if spec.dtype not in CANDIDATE_DTYPES:
         raise InputError("--dtype", f"{spec.dtype!r} is not one of {', '.join(CANDIDATE_DTYPES)}")
     device = torch_device(spec.device)
@@ -50,7 +56,7 @@ def dump_model(model: YOLOv10, weights_sha256: str, out: str | Path, spec: RunSp
 
     def forward(recorder: Recorder) -> None:
         with hooked(model, recorder, spec.depth, with_inputs=spec.with_inputs, within=spec.within):
-            with torch.inference_mode():
+            with torch.inference_mode(), arithmetic_context(arithmetic):
                 decoded = model.decoded(images)
                 recorder.record(DETECTIONS, postprocess(decoded, spec.max_det), "postprocess")
 
@@ -65,6 +71,7 @@ def dump_model(model: YOLOv10, weights_sha256: str, out: str | Path, spec: RunSp
             "fused": str(model.is_fused).lower(),
             "depth": spec.depth_label,
             **device_meta,
+            "precision": candidate_precision(spec.dtype, device_meta.get("tf32_conv") == "true", arithmetic),
         }
         return stream_dump(out, model_input, forward, metadata)
 
@@ -76,9 +83,10 @@ def dump_clean(
     fuse: bool = False,
     scale: str | None = None,
     nc: int | None = None,
+    arithmetic: str | None = None,
 ) -> Path:
     model, weights = load_clean_model(weights, fuse=fuse, scale=scale, nc=nc)
-    return dump_model(model, weights.source_sha256, out, spec)
+    return dump_model(model, weights.source_sha256, out, spec, arithmetic)
 
 
 @dataclass
@@ -89,19 +97,24 @@ class CleanCandidate:
     weights_sha256: str
     kind: str = "clean"
     label: str = "the clean model"
+    arithmetic: str | None = None  # winograd | winograd-f43 | tf32-emulated (dumps/reduced.py), None: torch's own
 
     @classmethod
-    def load(cls, weights: Weights | str | Path, fuse: bool = False) -> CleanCandidate:
+    def load(cls, weights: Weights | str | Path, fuse: bool = False, arithmetic: str | None = None) -> CleanCandidate:
         model, weights = load_clean_model(weights, fuse=fuse)
         label = f"the clean model{' (fused)' if fuse else ''}"
-        return cls(model, weights.source_sha256, label=label)
+        label += f" with {arithmetic} arithmetic" if arithmetic else ""
+        return cls(model, weights.source_sha256, label=label, arithmetic=arithmetic)
 
     @property
     def fused(self) -> bool:
         return self.model.is_fused
 
     def dump(self, out: Path, spec: RunSpec) -> Path:
-        return dump_model(self.model, self.weights_sha256, out, spec)
+        return dump_model(self.model, self.weights_sha256, out, spec, self.arithmetic)
 
     def attach_isolated(self, report: Report, reference: Path) -> int:
-        return attach_isolated(report, reference, self.model)
+        from yolo10port.dumps.reduced import arithmetic_context
+
+        with arithmetic_context(self.arithmetic):  # each module alone, computed as the candidate computes it
+            return attach_isolated(report, reference, self.model)

@@ -97,7 +97,7 @@ class OnnxRuntime:
 class OpenVino:
     name = "openvino"
 
-    def __init__(self, device: str):
+    def __init__(self, device: str, hint: str = "f32"):
         import openvino
 
         if device != "cpu":
@@ -105,6 +105,7 @@ class OpenVino:
         self.device = device
         self.core = openvino.Core()
         self.version = openvino.__version__.split("-")[0]
+        self.hint = hint  # asked; what the compiled model reports back is what it runs in (self.precision)
         self.precision = ""
 
     def session(self, model: onnx.ModelProto, outputs: list[str] | None = None) -> Session:
@@ -112,10 +113,12 @@ class OpenVino:
         network = self.core.read_model(model.SerializeToString())
         present = {name for output in network.outputs for name in output.names}
         network.add_outputs([name for name in outputs or () if name not in present])  # tensor name = ONNX value
-        # Explicit f32: OpenVINO's CPU plugin defaults to bf16 on CPUs with AMX/AVX512-BF16, a ~1e-2 error.
-        config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": _threads()}
+        # Explicit f32 unless asked otherwise: OpenVINO's CPU plugin defaults to bf16 on CPUs with AMX/AVX512-BF16,
+        # a ~1e-2 error. A CPU without f16/bf16 support runs f32 whatever the hint; the read-back says which.
+        config = {"INFERENCE_PRECISION_HINT": self.hint, "INFERENCE_NUM_THREADS": _threads()}
         compiled = self.core.compile_model(network, "CPU", config)
-        self.precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        compiled_to = compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino.Type: f32, f16, bf16
+        self.precision = compiled_to.to_string() if hasattr(compiled_to, "to_string") else str(compiled_to)
         ports = [compiled.output(name) for name in outputs] if outputs else list(compiled.outputs)
         return lambda feeds: [np.asarray(array) for array in map(compiled(feeds).__getitem__, ports)]
 
@@ -123,14 +126,23 @@ class OpenVino:
         return self.session(model, outputs)(feeds)
 
     def metadata(self) -> dict[str, str]:
-        return {"runtime": f"openvino {self.version}", "inference_precision": self.precision or "f32"}
+        meta = {"runtime": f"openvino {self.version}", "inference_precision": self.precision or self.hint}
+        if self.hint != "f32":
+            meta["inference_precision_hint"] = self.hint
+        return meta
 
 
-def make_runtime(runtime: str, device: str):
+OPENVINO_HINTS = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+FROM_OPENVINO = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
+
+
+def make_runtime(runtime: str, device: str, precision: str = "float32"):
     if runtime == "onnxruntime":
         return OnnxRuntime(device)
     if runtime == "openvino":
-        return OpenVino(device)
+        if precision not in OPENVINO_HINTS:
+            raise InputError("--precision", f"{precision}: OpenVINO's hint takes {', '.join(OPENVINO_HINTS)}")
+        return OpenVino(device, OPENVINO_HINTS[precision])
     raise InputError("--runtime", f"{runtime!r} is not one of {', '.join(RUNTIMES)}")
 
 
@@ -141,6 +153,24 @@ def open_session(path: str | Path, runtime: str, device: str = "cpu") -> Callabl
     session = make_runtime(runtime, device).session(graph.model)
     name = graph.inputs[0]
     return lambda images: session({name: np.ascontiguousarray(images, dtype=np.float32)})
+
+
+# --- precision: a float16 graph, converted or as given ---------------------------------------------------------
+
+
+def graph_precision(graph: OnnxGraph) -> str:
+    """float16 when the graph's convolution weights are float16 (a half-precision export or conversion)."""
+    weight = conv_weight(graph, "model.0.conv")
+    return "float16" if weight is not None and weight.dtype == np.float16 else "float32"
+
+
+def to_float16(graph: OnnxGraph) -> OnnxGraph:
+    """The graph in float16 (onnxruntime's converter), its input and output kept float32 so the same images feed
+    it; node names, and so module paths, are kept."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(graph.model, keep_io_types=True, disable_shape_infer=False)
+    return OnnxGraph(model, graph.path.with_name(graph.path.stem + "-float16.onnx"))
 
 
 # --- what the graph cannot give: module paths of the reference tree without a node --------------------------------
@@ -259,17 +289,33 @@ class GraphCandidate:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def open(cls, path: str | Path, runtime: str, device: str = "cpu", spec: RunSpec | None = None) -> GraphCandidate:
-        """`spec`: the run it is opened for, checked against the graph before the runtime is loaded."""
+    def open(
+        cls,
+        path: str | Path,
+        runtime: str,
+        device: str = "cpu",
+        spec: RunSpec | None = None,
+        precision: str = "float32",
+    ) -> GraphCandidate:
+        """`spec`: the run it is opened for, checked against the graph before the runtime is loaded. `precision`:
+        float16 converts the graph to float16 for ONNX Runtime (inputs and outputs kept float32), float16/bfloat16
+        set OpenVINO's INFERENCE_PRECISION_HINT; the dump records what truly ran."""
         path = Path(path)
         if runtime not in RUNTIMES:
             raise InputError("--runtime", f"{runtime!r} is not one of {', '.join(RUNTIMES)}")
-        gmap = map_graph(load_graph(path))
+        graph = load_graph(path)
+        if runtime == "onnxruntime" and precision == "float16" and graph_precision(graph) != "float16":
+            graph = to_float16(graph)
+        elif runtime == "onnxruntime" and precision not in ("float32", "float16"):
+            raise InputError("--precision", f"{precision}: ONNX Runtime runs a graph in float32 or float16 here")
+        gmap = map_graph(graph)
         if spec is not None:
             fit_input(path, gmap, spec, auto_square=True)  # a static graph's refusal, before the runtime loads
-        engine = make_runtime(runtime, device)
+        engine = make_runtime(runtime, device, precision)
         version = ".".join(engine.version.split(".")[:2])
-        label = f"{RUNTIMES[runtime]} {version} on {path.name}"
+        label = f"{RUNTIMES[runtime]} {version} on {path.name}" + (
+            " (converted to float16)" if graph.path != path else ""
+        )
         candidate = cls(path, gmap, engine, runtime, label, graph_scale(gmap), notes=list(gmap.notes))
         if candidate.scale is None:
             candidate.notes.append(
@@ -371,8 +417,20 @@ class GraphCandidate:
             **({"scale": self.scale} if self.scale else {}),
             **({"weights_sha256": self.weights_sha256} if self.weights_sha256 else {}),
         }
-        path = stream_dump(out, model_input, forward, {**metadata, **self.runtime.metadata()})
-        return path
+
+        def run_and_record(recorder) -> None:
+            forward(recorder)
+            # After the run: OpenVINO says what it compiled to only once it has compiled.
+            metadata.update(self.runtime.metadata(), precision=self.precision())
+
+        return stream_dump(out, model_input, run_and_record, metadata)
+
+    def precision(self) -> str:
+        """What the run truly computed in: OpenVINO's compiled precision (read back), else the graph's weights."""
+        if isinstance(self.runtime, OpenVino):
+            compiled = self.runtime.precision or self.runtime.hint
+            return FROM_OPENVINO.get(compiled, compiled)
+        return graph_precision(self.graph)
 
     def _run(self, feeds: dict[str, np.ndarray], values: list[str]) -> list[np.ndarray]:
         if isinstance(self.runtime, OpenVino):  # it adds the wanted values as outputs itself, by tensor name
@@ -526,7 +584,9 @@ def needs_dynamic(spec: RunSpec) -> bool:
     return shape != (1, 3, spec.imgsz, spec.imgsz)
 
 
-def graph_candidate(kind: str, weights: Weights, files: dict[str, Path], spec: RunSpec) -> GraphCandidate:
+def graph_candidate(
+    kind: str, weights: Weights, files: dict[str, Path], spec: RunSpec, precision: str = "float32"
+) -> GraphCandidate:
     """`onnxruntime` / `openvino`: export these weights (one-to-one head) beside the weights export and run it;
     a path to an .onnx file: run it with ONNX Runtime, after checking it is these weights' graph."""
     if kind in RUNTIMES:
@@ -542,7 +602,7 @@ def graph_candidate(kind: str, weights: Weights, files: dict[str, Path], spec: R
         runtime = kind
     else:
         path, runtime = Path(kind), "onnxruntime"
-    candidate = GraphCandidate.open(path, runtime, device=spec.device)
+    candidate = GraphCandidate.open(path, runtime, device=spec.device, precision=precision)
     candidate.auto_square = False  # the reference was fed the rectangle: a square here would not compare
     candidate.weights_sha256 = weights.source_sha256
     check_against_weights(candidate, weights)

@@ -68,6 +68,14 @@ def check(
     out: OutReport = None,
     workdir: Annotated[Path | None, typer.Option(help="keep the export and dumps here")] = None,
     all_scales: Annotated[bool, typer.Option("--all-scales", help="build the six fixtures and check each")] = False,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="the candidate computes in float16 | bfloat16 | tf32 | winograd | winograd-f43 and is judged by "
+            "the reference's floor of the precision it records (OpenVINO: the hint, read back)",
+            show_default=False,
+        ),
+    ] = None,
 ):
     """The whole porting check: export, reference dump, candidate run, diff, table, exit code.
 
@@ -78,6 +86,7 @@ def check(
     [b]Examples:[/] yolo10port check yolov10s.pt --input bus.jpg --drill
               yolo10port check yolov10s.pt --candidate onnxruntime --input random:0
               yolo10port check --all-scales --format junit -o all.xml
+              yolo10port check yolov10s.pt --precision float16 --input bus.jpg
     """
     from yolo10port.atomic import check_output_path
     from yolo10port.compare import load_tolerances
@@ -106,6 +115,11 @@ def check(
     options["require"] = require
     if runtime_option:
         options["runtime_options"] = runtime_option
+    if precision is not None:
+        from yolo10port.workflows.precision import asked_precision
+
+        asked_precision(precision, spec, candidate)  # a bad name or a contradiction: exit 2 before any work
+        options["precision"] = precision
     if all_scales:
         result = _all_scales(spec, options, workdir, e2e, spec.input, imgsz)
     else:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
-from yolo10port.cli.options import Format, Layer, Require, Tol, one_of
+from yolo10port.cli.options import Format, Layer, Precision, Require, Tol, one_of
 from yolo10port.cli.tolerance_options import AtolOption, KMeanOption, KOption, RtolOption
 
 OutReport = Annotated[
@@ -90,12 +90,14 @@ def diff(
         bool,
         typer.Option("--allow-missing", help="folders: a golden dump the candidate folder lacks is listed, not failed"),
     ] = False,
+    precision: Precision = None,
 ):
     """Per-layer error table of two dumps (or two folders of dumps); exit 1 on a tolerance breach.
 
     Each row is judged against the reference's own noise floor (how far float32 moves it on this input) unless
     --tol fixed; --atol/--rtol alone also mean the fixed rule. Keys the candidate lacks are listed, not failed,
-    unless --require.
+    unless --require. A candidate computing in float16, bfloat16, TF32 or with Winograd kernels is judged by the
+    reference's floor of that precision (dump --floors), chosen by its metadata `precision` or --precision.
 
     With --isolated, a second dump of the port (each module fed the reference's recorded inputs, from `dump
     --with-inputs`) adds the isolated column: the first module whose own error breaches is the culprit.
@@ -113,7 +115,7 @@ def diff(
     if reference.is_dir() or candidate.is_dir():
         from yolo10port.compare.sets import diff_sets
 
-        result = diff_sets(reference, candidate, layer, rules, force, require, allow_missing)
+        result = diff_sets(reference, candidate, layer, rules, force, require, allow_missing, precision)
         if isolated:
             from yolo10port.compare.isolated import attach_isolated_set
 
@@ -122,7 +124,7 @@ def diff(
         raise typer.Exit(EXIT_PASS if result.passed else EXIT_BREACH)
     from yolo10port.compare import diff_dumps
 
-    report = diff_dumps(reference, candidate, layer, rules, force, require)
+    report = diff_dumps(reference, candidate, layer, rules, force, require, precision)
     if isolated:
         from yolo10port.compare.isolated import attach_isolated_dump
 

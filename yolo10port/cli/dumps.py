@@ -12,6 +12,7 @@ from yolo10port.cli.options import (
     Batch,
     Depth,
     Device,
+    Floors,
     Imgsz,
     Input,
     Square,
@@ -51,6 +52,7 @@ def dump(
         bool, typer.Option("--with-inputs", help="also record each module's input as <path>@input")
     ] = False,
     summary: Annotated[Path | None, typer.Option(help="also write per-layer statistics as JSON")] = None,
+    floors: Floors = None,
     out: OutDump = None,
 ):
     """Dump per-layer outputs of the real ultralytics network (one-to-one head pinned), with its noise floor.
@@ -58,10 +60,13 @@ def dump(
     Default output: MODEL's folder, MODEL stem + .reference.safetensors.
 
     [b]Example:[/] yolo10port dump yolov10s.pt --input bus.jpg --depth all -o ref.safetensors
+              yolo10port dump yolov10s.pt --input bus.jpg --floors float16,bfloat16,tf32
     """
     from yolo10port.atomic import check_output_path
+    from yolo10port.compare.precision import parse_floors
     from yolo10port.dumps.spec import REFERENCE_DTYPES
 
+    precisions = parse_floors(floors)
     one_of("--dtype", dtype, REFERENCE_DTYPES)
     spec = run_spec(input, imgsz, batch, square, depth, dtype, device, with_inputs=with_inputs)
     check_device(device)
@@ -70,7 +75,7 @@ def dump(
     from yolo10port.reference.dump import dump_reference
 
     with err_console.status("running ultralytics with forward hooks" + (" (float32, then float64)…" if floor else "…")):
-        path = dump_reference(model, out, spec, fuse=fuse, summary=summary, floor=floor)
+        path = dump_reference(model, out, spec, fuse=fuse, summary=summary, floor=floor, floors=precisions)
     out_console.print(f"reference dump → {path}" + (f"\nsummary → {summary}" if summary else ""), highlight=False)
 
 
@@ -99,6 +104,15 @@ def run(
     tf32: Tf32 = False,
     scale: Annotated[str | None, typer.Option(help="insist on a scale (default: from the weights)")] = None,
     nc: Annotated[int | None, typer.Option(help="insist on a class count (default: from the weights)")] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="compute in: float16 | bfloat16 (the clean model's dtype; OpenVINO's hint; ONNX Runtime: float16 "
+            "converts the graph) | tf32 (CUDA's flag; emulated on a CPU) | winograd | winograd-f43 (3×3 convs by "
+            "Winograd; clean model); recorded as the dump's precision",
+            show_default=False,
+        ),
+    ] = None,
     out: OutDump = None,
 ):
     """Dump per-layer outputs of a candidate: the clean model, or an ONNX graph under ONNX Runtime or OpenVINO.
@@ -131,12 +145,16 @@ def run(
     if runtime_option:
         raise InputError("--runtime-option", f"applies to --runtime ncnn or litert, not {runtime}")
     is_graph = weights.suffix == ".onnx"
+    if precision is not None:
+        from yolo10port.workflows.precision import asked_precision
+
+        precision, spec = asked_precision(precision, spec, "graph" if is_graph else "clean")
     out = out or beside(weights, f".{runtime if is_graph else 'clean'}.safetensors")
     check_output_path(out, existing(weights))
     if is_graph:
         from yolo10port.candidates.graph import GraphCandidate
 
-        candidate = GraphCandidate.open(weights, runtime, device=device, spec=spec)
+        candidate = GraphCandidate.open(weights, runtime, device=device, spec=spec, precision=precision or "float32")
         with err_console.status(f"running {candidate.label} with every layer as an output…"):
             path = candidate.dump(out, spec)
         for line in candidate.notes:
@@ -146,5 +164,8 @@ def run(
         from yolo10port.candidates.clean import dump_clean
 
         with err_console.status("running the clean model with forward hooks…"):
-            path = dump_clean(weights, out, spec, fuse=fuse, scale=scale, nc=nc)
+            arithmetic = {"winograd": "winograd", "winograd-f43": "winograd-f43"}.get(precision or "")
+            if precision == "tf32" and not spec.tf32:
+                arithmetic = "tf32-emulated"
+            path = dump_clean(weights, out, spec, fuse=fuse, scale=scale, nc=nc, arithmetic=arithmetic)
     out_console.print(f"candidate dump → {path}", highlight=False)

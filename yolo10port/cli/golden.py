@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import app, command, err_console, out_console
-from yolo10port.cli.options import Depth, Imgsz, Square, Threads, beside, existing, run_spec
+from yolo10port.cli.options import Depth, Floors, Imgsz, Square, Threads, beside, existing, run_spec
 from yolo10port.workflows.golden import DEFAULT_INPUTS, GOLDEN_INDEX
 
 
@@ -40,6 +40,7 @@ def golden(
         bool,
         typer.Option("--detections-only", help="dump only input, model.23 and detections: the reference side of `val`"),
     ] = False,
+    floors: Floors = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -60,6 +61,7 @@ def golden(
     [b]Examples:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
               yolo10port golden yolov10s.pt --inputs val-images/ --detections-only -o val.golden/
     """
+    from yolo10port.compare.precision import parse_floors
     from yolo10port.workflows.golden import make_golden, parse_inputs
 
     spec = run_spec(imgsz=imgsz, square=square, depth=depth, with_inputs=with_inputs)
@@ -69,6 +71,6 @@ def golden(
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, markup=False)
 
-    folder = make_golden(existing(model), out, wanted, spec, progress, detections_only)
+    folder = make_golden(existing(model), out, wanted, spec, progress, detections_only, parse_floors(floors))
     dumps = f"{len(wanted)} dump" + ("s" if len(wanted) > 1 else "")
     out_console.print(f"golden set → {folder} ({dumps} and {GOLDEN_INDEX})", highlight=False)

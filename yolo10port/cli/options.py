@@ -61,6 +61,22 @@ Threads = Annotated[
         show_default=False,
     ),
 ]
+Floors = Annotated[
+    str | None,
+    typer.Option(
+        help="also record the noise floor of these precisions: float16,bfloat16,tf32,winograd (each one more run "
+        "of the network; README, Reduced precision)",
+        show_default=False,
+    ),
+]
+Precision = Annotated[
+    str | None,
+    typer.Option(
+        help="judge by the reference's floor of this precision: float32 | float16 | bfloat16 | tf32 | winograd "
+        "(default: what the candidate's metadata declares)",
+        show_default=False,
+    ),
+]
 Require = Annotated[
     str | None,
     typer.Option(help="keys the candidate must hold: all, or KEY,… (globs allowed); missing ones then fail"),

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
-from yolo10port.cli.options import Device, Imgsz, Threads, check_device, existing, one_of
+from yolo10port.cli.options import Device, Imgsz, Threads, check_device, existing, one_of, run_spec
 from yolo10port.errors import InputError
 
 
@@ -50,6 +50,17 @@ def selftest(
     imgsz: Imgsz = 640,
     device: Device = "cpu",
     threads: Threads = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="run the honest candidates and the bugged clean model in float16 | bfloat16 | tf32 | winograd | "
+            "winograd-f43, judged by that precision's floor (an honest name may carry its own: openvino@bfloat16)",
+            show_default=False,
+        ),
+    ] = None,
+    weight_factor: Annotated[
+        float, typer.Option(help="the one-weight bugs' factor (×1.001 by default; float16 needs a larger one)")
+    ] = 1.001,
     fixtures: Annotated[
         Path | None,
         typer.Option(help="where the fixture is built or reused (default: the user cache)", show_default=False),
@@ -77,7 +88,11 @@ def selftest(
     kinds = _input_kinds(inputs)
     candidates = tuple(c.strip() for c in honest.split(",") if c.strip())
     for name in candidates:
-        one_of("--honest", name, HONEST)
+        one_of("--honest", name.partition("@")[0], HONEST)
+    if precision is not None:
+        from yolo10port.workflows.precision import asked_precision
+
+        asked_precision(precision, run_spec(imgsz=imgsz, device=device), "clean")
     planted_on = None
     if mutation_inputs is not None:
         planted_on = tuple(_input_kinds(mutation_inputs))
@@ -92,7 +107,10 @@ def selftest(
         with err_console.status(f"building the YOLOv10-{scale} fixture…"):
             model = cached_fixture(scale, fixtures)
     existing(model)
-    mutations = MUTATIONS + (WEIGHT_MUTATIONS if weights else [])
+    from yolo10port.workflows.selftest.mutations import weight_mutations
+
+    weight_bugs = WEIGHT_MUTATIONS if weight_factor == 1.001 else weight_mutations(weight_factor)
+    mutations = MUTATIONS + (weight_bugs if weights else [])
     with err_console.status("self-test…") as status:
         result = run_selftest(
             model,
@@ -104,6 +122,7 @@ def selftest(
             progress=lambda s: status.update(s + "…"),
             honest=candidates,
             mutation_inputs=planted_on,
+            precision=precision,
         )
     _render(result, model, mutations)
     if json_out:

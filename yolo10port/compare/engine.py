@@ -143,16 +143,24 @@ def diff_dumps(
     tolerances: Tolerances | None = None,
     force: bool = False,
     require: str | None = None,
+    precision: str | None = None,
 ) -> Report:
+    """`precision` (float32 | float16 | bfloat16 | tf32 | winograd) picks the reference's floor that judges;
+    None: the one the candidate's metadata declares (compare/precision.py)."""
+    from yolo10port.compare import precision as precisions
+
     tol = tolerances or Tolerances()
     ref_meta, cand_meta = read_dump_metadata(reference), read_dump_metadata(candidate)
     _refuse_different_runs(ref_meta, cand_meta, candidate, force)
     selected = parse_layers(layers)
     types = _json_map(ref_meta, "module_types")
     cand_types = _json_map(cand_meta, "module_types")
-    floors = _json_map(ref_meta, NOISE_FLOOR)
-    mean_floors = _json_map(ref_meta, NOISE_FLOOR_MEAN)
+    judged_at, precision_note = precisions.choose(ref_meta, cand_meta, precision, str(reference))
+    floors, mean_floors = precisions.floors_at(ref_meta, judged_at)
     report = Report(str(reference), str(candidate), tol.describe(), reference_meta=ref_meta, candidate_meta=cand_meta)
+    report.tolerance["precision"] = judged_at
+    if precision_note:
+        report.notes.append(precision_note)
     if tol.mode == "floor" and not floors:
         report.notes.append(
             "the reference carries no noise floor (a foreign or older dump): every row is judged by the fixed "
@@ -172,7 +180,7 @@ def diff_dumps(
             if alignment.note:
                 report.notes.append(alignment.note)
             if INPUT in ref_keys:
-                report.layers.append(check_input(ref_file, cand_file, cand_meta, force))
+                report.layers.append(check_input(ref_file, cand_file, cand_meta, force, judged_at))
             is_required = require_matcher(require, order)
             for name in order:
                 if name == INPUT or is_input_key(name) or not selected(name) or name in alignment.not_comparable:

@@ -194,6 +194,14 @@ def rounding_like(stem: dict) -> bool:
 
 
 def reduced_precision(report, facts) -> str | None:
+    if report.tolerance.get("precision", "float32") != "float32":
+        return None  # already judged by its own precision's floor: what fails is not that precision's rounding
+    from yolo10port.compare.precision import hint as other_floor
+
+    # The reference measured other precisions' floors and every failing row fits one: say which option judges it.
+    judged_elsewhere = other_floor(report)
+    if judged_elsewhere:
+        return judged_elsewhere
     spread = _everywhere_from_the_stem(report)
     stem = facts.get("stem", {})
     if spread is None or (stem and not rounding_like(stem)):
@@ -203,13 +211,16 @@ def reduced_precision(report, facts) -> str | None:
     if arithmetic in ("float16", "bfloat16", "TF32"):
         return (
             f"the candidate computes in {arithmetic}: every layer is off by ~{level:.0e} of its scale from {first} on, "
-            f"which is what {arithmetic} costs (a float32 port is at ~1e-6); judge an intended reduced-precision port "
-            "with --tol fixed --rtol 1e-2 (TF32, float16) or 1e-1 (bfloat16)"
+            f"which is what {arithmetic} costs (a float32 port is at ~1e-6); judge it by what {arithmetic} costs: "
+            f"--precision {arithmetic.lower()}, against a reference dumped with --floors {arithmetic.lower()}"
         )
     if TF32_BAND[0] <= level < TF32_BAND[1]:
-        cause = "TF32 or float16 arithmetic (on CUDA, torch allows TF32 for convolutions by default)"
+        cause = (
+            "TF32 or float16 arithmetic (on CUDA, torch allows TF32 for convolutions by default); if intended, "
+            "judge it with --precision tf32 or --precision float16"
+        )
     elif BFLOAT16_BAND[0] <= level < BFLOAT16_BAND[1]:
-        cause = "bfloat16 arithmetic"
+        cause = "bfloat16 arithmetic; if intended, judge it with --precision bfloat16"
     else:
         return None
     if arithmetic in ("float32", "float64"):

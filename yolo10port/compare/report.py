@@ -62,8 +62,10 @@ def _rule_text(report: Report) -> str:
     parts = []
     if "floor" in rules:
         mean = any(row.mean_limit is not None for row in report.layers)
+        judged_at = tol.get("precision", "float32")  # which precision's floor (compare/precision.py)
         parts.append(
-            f"noise-floor rule: max-abs ≤ {tol['k']:g} · max(floor, {tol['eps']:g} · max|ref|)"
+            ("noise-floor rule" if judged_at == "float32" else f"noise-floor rule at {judged_at}")
+            + f": max-abs ≤ {tol['k']:g} · max(floor, {tol['eps']:g} · max|ref|)"
             + (f" and mean-abs ≤ {tol['k_mean']:g} · max(mean floor, {tol['eps']:g} · max|ref|)" if mean else "")
         )
     if "fixed" in rules:

@@ -142,6 +142,7 @@ def diff_sets(
     force: bool = False,
     require: str | None = None,
     allow_missing: bool = False,
+    precision: str | None = None,
 ) -> ReportSet:
     """Each reference dump of a folder (a golden set) against the candidate dump of the same file name.
 
@@ -163,7 +164,7 @@ def diff_sets(
             if not allow_missing:
                 result.required_missing.append(name)
             continue
-        report = diff_dumps(path, candidates[name], layers, tolerances, force, require)
+        report = diff_dumps(path, candidates[name], layers, tolerances, force, require, precision)
         result.reports[name] = report
     if not result.reports:
         raise InputError(

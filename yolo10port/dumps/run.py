@@ -63,11 +63,14 @@ def stream_dump(
     summary_path: str | Path | None = None,
     twin: Callable[[Recorder], None] | None = None,
     twin_label: str = "",
+    precision_twins: dict[str, tuple[Callable[[Recorder], None], str]] | None = None,
 ) -> Path:
     """Run `forward(recorder)` and stream everything it records to `out` (atomic: no partial file on failure).
 
     `twin(recorder)`, when given, runs the same network in the other precision; its outputs are not written but
-    measured against the written ones, and the per-row noise floor goes into the metadata.
+    measured against the written ones, and the per-row noise floor goes into the metadata. `precision_twins`
+    (precision → (run, label)) add one floor per reduced precision, `noise_floor@<precision>`: how far that run
+    moves each row from the written one (compare/precision.py).
     """
     writer = StreamingSafetensorsWriter(out)
     summary = SummaryBuilder() if summary_path else None
@@ -95,6 +98,12 @@ def stream_dump(
             full[NOISE_FLOOR] = json.dumps(meter.floors)
             full[NOISE_FLOOR_MEAN] = json.dumps(meter.mean_floors)
             full["noise_floor_by"] = twin_label
+        for precision, (run, label) in (precision_twins or {}).items():
+            meter = FloorMeter(writer)
+            run(Recorder(meter.sink))
+            full[f"{NOISE_FLOOR}@{precision}"] = json.dumps(meter.floors)
+            full[f"{NOISE_FLOOR_MEAN}@{precision}"] = json.dumps(meter.mean_floors)
+            full[f"noise_floor_by@{precision}"] = label
         path = writer.close(full)
     except BaseException:
         writer.abort()

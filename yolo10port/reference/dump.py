@@ -7,6 +7,7 @@ rounding from a bug on this very input.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -41,10 +42,12 @@ def dump_reference(
     fuse: bool = False,
     summary: str | Path | None = None,
     floor: bool = True,
+    floors: tuple[str, ...] = (),
 ) -> Path:
     """Dump the ultralytics network's outputs for `spec`, with the float64-vs-float32 noise floor unless `floor`
-    is False. `spec.with_inputs` adds each module's input (`<path>@input`), which isolated error feeds to a
-    candidate's module alone; `spec.within` limits the hooks to one subtree (drill-down).
+    is False, and one floor per reduced precision in `floors` (float16, bfloat16, tf32, winograd: the network run
+    that way, dumps/reduced.py). `spec.with_inputs` adds each module's input (`<path>@input`), which isolated
+    error feeds to a candidate's module alone; `spec.within` limits the hooks to one subtree (drill-down).
     """
     weights = weights_of(weights)
     if spec.dtype not in DTYPES:
@@ -59,9 +62,10 @@ def dump_reference(
     model.to(device)
     model.model[-1].max_det = spec.max_det
 
-    def run(recorder: Recorder, dtype: torch.dtype) -> None:
+    def run(recorder: Recorder, dtype: torch.dtype, arithmetic=contextlib.nullcontext) -> None:
         model.to(dtype)
-        run_hooked(model, model_input.tensor.to(device=device, dtype=dtype), recorder, spec)
+        with arithmetic():
+            run_hooked(model, model_input.tensor.to(device=device, dtype=dtype), recorder, spec)
 
     twin_dtype = DTYPES[TWIN[spec.dtype]]
     with numerics(device, tf32=False) as device_meta:
@@ -84,6 +88,7 @@ def dump_reference(
             summary,
             twin=(lambda recorder: run(recorder, twin_dtype)) if floor else None,
             twin_label=f"the same network in {TWIN[spec.dtype]} on {spec.device}",
+            precision_twins={p: (_run_at(run, p), precision_label(p, spec)) for p in floors},
         )
 
 
@@ -116,3 +121,33 @@ def run_hooked(model, images: torch.Tensor, recorder: Recorder, spec: RunSpec) -
         del head.postprocess
         if pre_hook is not None:
             pre_hook.remove()
+
+
+def _run_at(run, precision: str):
+    return lambda recorder: run(recorder, *precision_run(precision))
+
+
+def precision_run(precision: str) -> tuple[torch.dtype, object]:
+    """(dtype, arithmetic context) of the reference run that measures `precision`'s floor."""
+    from yolo10port.dumps.reduced import emulate_tf32, winograd_convolutions
+
+    if precision in ("float16", "bfloat16"):
+        return DTYPES.get(precision) or TORCH_DTYPES[precision], contextlib.nullcontext
+    if precision == "tf32":
+        return torch.float32, emulate_tf32
+    if precision == "winograd":
+        return torch.float32, winograd_convolutions
+    raise InputError("--floors", f"{precision!r} has no floor run")
+
+
+def precision_label(precision: str, spec: RunSpec) -> str:
+    """`noise_floor_by@<precision>`: how that floor was measured."""
+    labels = {
+        "float16": f"the same network run in float16 on {spec.device}",
+        "bfloat16": f"the same network run in bfloat16 on {spec.device}",
+        "tf32": f"emulated on {spec.device}: conv and matmul operands rounded to TF32 (10-bit mantissa, nearest "
+        "even), float32 accumulation; not compared with a GPU's TF32",
+        "winograd": f"the same network in float32 on {spec.device}, its 3×3 stride-1 convolutions by Winograd "
+        "F(6,3) (ncnn's matrices)",
+    }
+    return labels[precision]

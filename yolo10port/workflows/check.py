@@ -63,12 +63,15 @@ def run_check(
     isolated: bool = True,
     floor: bool = True,
     runtime_options: list[str] | None = None,
+    precision: str | None = None,
 ) -> CheckResult:
     """Check `candidate` (clean | onnxruntime | openvino | PATH.onnx) against the ultralytics reference for `spec`.
 
     `spec.dtype` is the candidate's; the reference runs in float32 with its float64 noise floor. `mutate` plants a
     bug in the loaded clean model (selftest). `reuse` keeps an export and reference dump already in `workdir`.
-    `floor=False` skips the reference's float64 run (for a check judged by a fixed rule only).
+    `floor=False` skips the reference's float64 run (for a check judged by a fixed rule only). `precision`
+    (float16 | bfloat16 | tf32 | winograd | winograd-f43) is what the candidate computes in; the reference then
+    records that precision's floor too, and the candidate is judged by the one it records (workflows/precision.py).
     """
     weights = model if isinstance(model, Weights) else read_weights(model)  # read once; exit 2 before any folder
     folder_given = Path(workdir) if workdir else None
@@ -79,7 +82,7 @@ def run_check(
             folder.mkdir(parents=True, exist_ok=True)
             result = _check_in(
                 weights, folder, spec, layers, fuse, tolerances, Steps(progress), drill, mutate, reuse, candidate,
-                require, isolated, floor, runtime_options,
+                require, isolated, floor, runtime_options, precision,
             )  # fmt: skip
             if folder_given is None:
                 result.files = {}
@@ -106,8 +109,16 @@ def _check_in(
     isolated: bool = True,
     floor: bool = True,
     runtime_options: list[str] | None = None,
+    precision: str | None = None,
 ) -> CheckResult:
     from yolo10port.candidates import make_candidate
+    from yolo10port.workflows.precision import (
+        asked_precision,
+        precision_note,
+        recorded_floors,
+        reference_floors,
+        reference_lacks,
+    )
 
     stem = weights.path.name.removesuffix(".safetensors").removesuffix(".pt") or "model"
     files = {
@@ -115,25 +126,34 @@ def _check_in(
         "reference": folder / f"{stem}.reference.safetensors",
         "candidate": folder / f"{stem}.candidate.safetensors",
     }
+    precision, spec = asked_precision(precision, spec, candidate_kind)
+    floors = reference_floors(precision)
     reference_spec = spec.but(dtype="float32", tf32=False, with_inputs=True)
     if not (reuse and files["weights"].exists()):
         step("export", lambda: export_weights(weights, files["weights"]))
     # The candidate first: a graph that does not fit these weights or this input is refused (exit 2) before the
     # reference dump is paid for.
-    port = step("load", lambda: make_candidate(candidate_kind, weights, files, fuse, spec, runtime_options))
+    port = step("load", lambda: make_candidate(candidate_kind, weights, files, fuse, spec, runtime_options, precision))
+    if reuse and reference_lacks(files["reference"], floors):  # remade with the floors it had and the one asked
+        floors = tuple(dict.fromkeys(floors + recorded_floors(files["reference"])))
+        files["reference"].unlink()
     if not (reuse and files["reference"].exists()):
-        step("reference", lambda: dump_reference(weights, files["reference"], reference_spec, floor=floor))
+        dump = lambda: dump_reference(weights, files["reference"], reference_spec, floor=floor, floors=floors)  # noqa: E731
+        step("reference", dump)
     if mutate is not None:
         mutate(port.model, weights.state_dict)
     step("candidate", lambda: port.dump(files["candidate"], spec))
     report: Report = step(
         "diff", lambda: diff_dumps(files["reference"], files["candidate"], layers, tolerances, require=require)
     )
+    note = precision_note(precision, report)
+    if note:
+        report.notes.append(note)
     if isolated:
         step("isolated", lambda: port.attach_isolated(report, files["reference"]))
     report.labels = {
         "reference": f"ultralytics reference of {weights.path.name}",
-        "candidate": f"{port.label} ({spec.dtype}{', TF32' if spec.tf32 else ''}, {spec.device})",
+        "candidate": f"{port.label} ({report.candidate_meta.get('precision') or spec.dtype}, {spec.device})",
     }
     if drill and not report.passed:
         from yolo10port.workflows.drill import drill_into

@@ -162,6 +162,7 @@ def make_golden(
     spec: RunSpec = RunSpec(),
     progress: Callable[[str], None] = lambda _line: None,
     detections_only: bool = False,
+    floors: tuple[str, ...] = (),
 ) -> Path:
     """One reference dump per input (with its noise floor) and `index.json`, in the folder `out`, atomically.
 
@@ -198,6 +199,7 @@ def make_golden(
         "depth": "detections" if detections_only else spec.depth_label,
         "with_inputs": spec.with_inputs,
         "dtype": spec.dtype,
+        **({"floors": list(floors)} if floors else {}),
         "inputs": {},
     }
     parent = out.parent if str(out.parent) else Path(".")
@@ -206,7 +208,7 @@ def make_golden(
         for number, item in enumerate(inputs, 1):
             started = time.perf_counter()
             progress(f"[{number}/{len(inputs)}] {item.given}: ultralytics in float32, then float64 (noise floor)…")
-            dump = dump_reference(weights, scratch / item.file, spec.but(input=item.source))
+            dump = dump_reference(weights, scratch / item.file, spec.but(input=item.source), floors=floors)
             index["inputs"][item.name] = entry = input_entry(item, dump)
             if Path(item.source).is_file() and Path(item.source).suffix != ".safetensors":
                 from yolo10port.dumps.inputs import read_image

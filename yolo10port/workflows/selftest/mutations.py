@@ -162,7 +162,7 @@ def _first_conv_weight(layer: nn.Module) -> torch.Tensor | None:
     return next((p for name, p in layer.named_parameters() if name.endswith("conv.weight")), None)
 
 
-def weight_scaled(index: int) -> Callable[[YOLOv10, dict], None]:
+def weight_scaled(index: int, factor: float = 1.001) -> Callable[[YOLOv10, dict], None]:
     """One weight tensor of model.<index> (its first conv's) × 1.001: the smallest bug a port makes (a rounding
     slip in a converted weight). model.11/12/14/15/18/21 hold no weights (Upsample, Concat): their output × 1.001."""
 
@@ -171,9 +171,9 @@ def weight_scaled(index: int) -> Callable[[YOLOv10, dict], None]:
         weight = _first_conv_weight(layer)
         if weight is not None:
             with torch.no_grad():
-                weight.mul_(1.001)
+                weight.mul_(factor)
         else:
-            _wrap_forward(layer, lambda forward, x: forward(x) * 1.001)
+            _wrap_forward(layer, lambda forward, x: forward(x) * factor)
 
     return plant
 
@@ -226,19 +226,28 @@ MUTATIONS: list[Mutation] = [
         layers="0..22,model.23",
     ),
 ]
+
+
 # The smallest bugs: one weight tensor × 1.001 in each layer (README, "Comparing and tolerances": what sets K).
 WEIGHTLESS = {11: "Upsample", 12: "Concat", 14: "Upsample", 15: "Concat", 18: "Concat", 21: "Concat"}  # all scales
 
 
-def _weight_bug(index: int) -> str:
+def _weight_bug(index: int, factor: float = 1.001) -> str:
     if index in WEIGHTLESS:  # no weight to scale: the output is, which is what weight_scaled plants there
-        return f"the output of model.{index} ({WEIGHTLESS[index]}, no weights) × 1.001"
-    return f"one weight of model.{index} × 1.001"
+        return f"the output of model.{index} ({WEIGHTLESS[index]}, no weights) × {factor:g}"
+    return f"one weight of model.{index} × {factor:g}"
 
 
-WEIGHT_MUTATIONS: list[Mutation] = [
-    Mutation(f"weight×1.001-model.{i}", _weight_bug(i), weight_scaled(i), f"model.{i}") for i in range(23)
-]
+def weight_mutations(factor: float = 1.001) -> list[Mutation]:
+    """One weight tensor × `factor` in each layer: in float16 a ×1.001 slip is below what float16 itself moves, so
+    `selftest --precision float16 --weight-factor 1.01` measures what is caught there (README, Reduced precision)."""
+    return [
+        Mutation(f"weight×{factor:g}-model.{i}", _weight_bug(i, factor), weight_scaled(i, factor), f"model.{i}")
+        for i in range(23)
+    ]
+
+
+WEIGHT_MUTATIONS: list[Mutation] = weight_mutations(1.001)
 
 
 # --- What outside ports got wrong (issue 22), planted for the hint confusion table (tests/test_hints_confusion.py) --

@@ -129,9 +129,12 @@ def run_selftest(
     honest: tuple[str, ...] = ("clean",),
     mutation_inputs: tuple[str, ...] | None = None,
     isolated: bool = True,
+    precision: str | None = None,
 ) -> SelftestResult:
     """Run the honest candidates and the mutations on every input kind; `mutation_inputs` limits the mutations to
-    some kinds (the honest candidates always run on all); `isolated=False` skips the culprit column (faster)."""
+    some kinds (the honest candidates always run on all); `isolated=False` skips the culprit column (faster).
+    `precision` (float16, bfloat16, tf32, winograd…) runs the honest candidates and the bugged clean model in it,
+    judged by that precision's floor; an honest name may carry its own, `openvino@bfloat16`."""
     inputs = inputs or {kind: spec or bundled_image() for kind, spec in INPUT_KINDS.items()}
     result = SelftestResult(scale, inputs)
     weights = read_weights(model_path)
@@ -147,10 +150,18 @@ def run_selftest(
             run = RunSpec(input=spec, imgsz=imgsz, device=device)
             for name in honest:
                 progress(f"{kind}: {name}")
-                candidate, fuse = HONEST[name]
-                options = HONEST_RUNTIME_OPTIONS.get(name)
+                base, _, own = name.partition("@")
+                candidate, fuse = HONEST[base]
+                options = HONEST_RUNTIME_OPTIONS.get(base)
                 report = run_check(
-                    weights, folder, run, fuse=fuse, candidate=candidate, reuse=True, runtime_options=options
+                    weights,
+                    folder,
+                    run,
+                    fuse=fuse,
+                    candidate=candidate,
+                    reuse=True,
+                    runtime_options=options,
+                    precision=own or precision,
                 ).report
                 result.honest.setdefault(name, {})[kind] = _honest(report)
             if mutation_inputs is not None and kind not in mutation_inputs:
@@ -158,8 +169,9 @@ def run_selftest(
             for mutation in mutations:
                 progress(f"{kind}: {mutation.name}")
                 report = run_check(
-                    weights, folder, run, layers=mutation.layers, mutate=mutation.plant, reuse=True, isolated=isolated
-                ).report
+                    weights, folder, run, layers=mutation.layers, mutate=mutation.plant, reuse=True, isolated=isolated,
+                    precision=precision,
+                ).report  # fmt: skip
                 det = report.detections
                 rows = {row.name: row for row in report.layers}
                 first = rows.get(report.first_failure or "")
