@@ -22,6 +22,7 @@ from yolo10port.cli.options import (
     one_of,
     run_spec,
 )
+from yolo10port.shown import literal
 
 OutDump = Annotated[
     Path | None,
@@ -68,7 +69,9 @@ def dump(
 
     with err_console.status("running ultralytics with forward hooks" + (" (float32, then float64)…" if floor else "…")):
         path = dump_reference(model, out, spec, fuse=fuse, summary=summary, floor=floor)
-    out_console.print(f"reference dump → {path}" + (f"\nsummary → {summary}" if summary else ""), highlight=False)
+    out_console.print(
+        f"reference dump → {literal(path)}" + (f"\nsummary → {literal(summary)}" if summary else ""), highlight=False
+    )
 
 
 @app.command()
@@ -113,11 +116,11 @@ def run(
         with err_console.status(f"running {candidate.label} with every layer as an output…"):
             path = candidate.dump(out, spec)
         for line in candidate.notes:
-            err_console.print(f"[yellow]note:[/] {line}", highlight=False)
+            err_console.print(f"[yellow]note:[/] {literal(line)}", highlight=False)
     else:
         check_device(device)
         from yolo10port.candidates.clean import dump_clean
 
         with err_console.status("running the clean model with forward hooks…"):
             path = dump_clean(weights, out, spec, fuse=fuse, scale=scale, nc=nc)
-    out_console.print(f"candidate dump → {path}", highlight=False)
+    out_console.print(f"candidate dump → {literal(path)}", highlight=False)

@@ -14,6 +14,7 @@ from xml.etree import ElementTree as ET
 
 from yolo10port.compare.engine import LayerRow, Report
 from yolo10port.compare.input_check import INPUT_RULE
+from yolo10port.shown import literal
 
 FORMATS = ("table", "json", "markdown", "github", "junit", "model-explorer")
 MACHINE_FORMATS = ("json", "junit", "model-explorer")  # stdout is the document: nothing else may be printed there
@@ -181,7 +182,10 @@ def _detections_cells(report: Report, columns) -> list[str]:
 def render_table(report: Report, console, with_verdict: bool = True) -> None:
     from rich.table import Table
 
-    title = f"reference {report.label('reference')}  ·  candidate {report.label('candidate')}  ·  {_rule_text(report)}"
+    title = (
+        f"reference {literal(report.label('reference'))}  ·  candidate {literal(report.label('candidate'))}  ·  "
+        + _rule_text(report)
+    )
     table = Table(title=title, title_justify="left")
     columns = _columns(report, rich=True)
     for name, _ in columns:
@@ -189,11 +193,12 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
     table.add_column("result", justify="left")
     first = report.first_failure
     for row in report.layers:
-        result = "[green]PASS[/]" if row.passed else f"[red]FAIL[/] {row.reason}".rstrip()
-        table.add_row(*(cell(row) for _, cell in columns), result, style="bold red" if row.name == first else None)
+        result = "[green]PASS[/]" if row.passed else f"[red]FAIL[/] {literal(row.reason)}".rstrip()
+        cells = [literal(cell(row)) if name in ("layer", "type") else cell(row) for name, cell in columns]
+        table.add_row(*cells, result, style="bold red" if row.name == first else None)
     det = report.detections
     if det is not None:
-        result = f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {det.reason}"
+        result = f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {literal(det.reason)}"
         table.add_row(*_detections_cells(report, columns), result, style="bold red" if first == "detections" else None)
     console.print(table)
     for line in unlisted_lines(report):
@@ -202,13 +207,15 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
         drill = report.drill
         found = drill.culprit or drill.first_failure
         console.print(
-            f"[b]drill-down into {_layer_of(drill)}[/]: every module inside it"
-            + (f"; first wrong module [b]{found}[/]" if found else "; no module inside fails on its own"),
+            f"[b]drill-down into {literal(_layer_of(drill))}[/]: every module inside it"
+            + (f"; first wrong module [b]{literal(found)}[/]" if found else "; no module inside fails on its own"),
             highlight=False,
         )
         render_table(drill, console, with_verdict=False)
     if with_verdict:
-        console.print(("[green]" if report.passed else "[bold red]") + verdict(report) + "[/]", highlight=False)
+        console.print(
+            ("[green]" if report.passed else "[bold red]") + literal(verdict(report)) + "[/]", highlight=False
+        )
 
 
 def _layer_of(report: Report) -> str:

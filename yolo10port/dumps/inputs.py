@@ -3,15 +3,19 @@ dump whose recorded `input` tensor is reused (the way a port is fed exactly what
 
 from __future__ import annotations
 
-import hashlib
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from yolo10port.dumps.spec import STRIDE, RunSpec, check_batch, check_imgsz
+from yolo10port.dumps.spec import MAX_PIXELS, STRIDE, RunSpec, check_batch, check_imgsz, check_pixels
 from yolo10port.errors import InputError
+from yolo10port.formats import sha256_file
+from yolo10port.safe_io import describe_os_error, regular_file
 
 PAD_VALUE = 114  # ultralytics' letterbox grey
 
@@ -64,10 +68,26 @@ def read_image(path: str | Path) -> np.ndarray:
     """An image file as OpenCV reads it (H, W, 3) BGR uint8, as ultralytics' predictor does."""
     import cv2
 
-    image = cv2.imread(str(path))
+    image = _without_decoder_noise(lambda: cv2.imread(str(regular_file(path, "image"))))
     if image is None:
         raise InputError(path, "cannot be read as an image")
     return image
+
+
+def _without_decoder_noise(call):
+    """Run `call` with file descriptor 2 sent to a scratch file: libpng and libjpeg inside OpenCV print their own
+    warnings there ("libpng error: IHDR: CRC error"), which would come before, and break, the one-line error."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                return call()
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def image_tensor(path: Path, imgsz: int, batch: int, auto: bool = True) -> tuple[torch.Tensor, dict]:
@@ -87,6 +107,7 @@ def make_input(spec: RunSpec, dtype: torch.dtype = torch.float32) -> ModelInput:
     """The input tensor `spec` describes, in `dtype`, with its canonical description for the dump's metadata."""
     check_imgsz(spec.imgsz)
     check_batch(spec.batch)
+    check_pixels(spec.imgsz, spec.batch)
     shape = (spec.batch, 3, spec.imgsz, spec.imgsz)
     dims = "x".join(map(str, shape))
     source = spec.input
@@ -96,21 +117,27 @@ def make_input(spec: RunSpec, dtype: torch.dtype = torch.float32) -> ModelInput:
         return ModelInput(torch.zeros(shape, dtype=dtype), f"zeros:{dims}")
     if source.startswith("random:"):
         seed = source.split(":", 1)[1]
-        if not seed.isdigit():
-            raise InputError("--input", f"random seed {seed!r} is not a non-negative integer")
+        # isdigit() also accepts '²' and other Unicode digits; torch's generator takes a 64-bit seed.
+        if not (seed.isascii() and seed.isdigit()) or int(seed) >= 1 << 64:
+            raise InputError("--input", f"random seed {seed[:40]!r} is not an integer from 0 to 2^64 - 1")
         generator = torch.Generator().manual_seed(int(seed))
         return ModelInput(torch.rand(shape, generator=generator).to(dtype), f"random:{seed}:{dims}")
     path = Path(source)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as error:  # a name longer than NAME_MAX
+        raise InputError("--input", f"{source[:80]!r}…: {describe_os_error(error)}") from None
+    if not exists:
         raise InputError(
             "--input", f"{source!r} is neither ones, zeros, random:SEED, an existing image file nor a dump"
         )
     if path.is_dir():
         raise InputError(path, "is a directory, not an image")
+    regular_file(path, "image or dump")  # a FIFO or a device would block or never end
     if path.suffix == ".safetensors":
         return dump_input(path, dtype)
     tensor, params = image_tensor(path, spec.imgsz, spec.batch, auto=not spec.square)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = sha256_file(path)[:16]
     dims = "x".join(map(str, tensor.shape))
     return ModelInput(tensor.to(dtype), f"image:{path.name}:{digest}:{dims}", params)
 
@@ -123,8 +150,20 @@ def dump_input(path: Path, dtype: torch.dtype) -> ModelInput:
     with DumpReader(path) as reader:
         if "input" not in reader.keys():
             raise InputError(path, "dump holds no 'input' tensor to reuse")
-        tensor = torch.from_numpy(reader.get("input").astype("float64")).to(dtype)
-    if tensor.ndim != 4 or tensor.shape[1] != 3:
-        raise InputError(path, f"its input tensor has shape {tuple(tensor.shape)}, not (B, 3, H, W)")
+        shape = reader.shape("input")
+        # Checked from the header, before the tensor is read: (B, 3, H, W) with H and W multiples of the stride
+        # (a 100×100 input would fail deep inside the network) and within the bound on batch × pixels.
+        if len(shape) != 4 or shape[1] != 3:
+            raise InputError(path, f"its input tensor has shape {shape}, not (B, 3, H, W)")
+        batch, _, height, width = shape
+        if not (height and width and height % STRIDE == 0 and width % STRIDE == 0):
+            raise InputError(path, f"its input tensor is {height}×{width}; sides must be multiples of {STRIDE}")
+        if batch < 1 or batch * height * width > MAX_PIXELS:
+            raise InputError(path, f"its input tensor {shape} is beyond the bound of {MAX_PIXELS:,} pixels")
+        with np.errstate(all="ignore"):
+            array = reader.get("input").astype("float64")
+    if not np.isfinite(array).all():
+        raise InputError(path, "its input tensor holds NaN or Inf")
+    tensor = torch.from_numpy(array).to(dtype)
     spec = meta.get("input") or f"dump:{path.name}:" + "x".join(map(str, tensor.shape))
     return ModelInput(tensor, spec)
