@@ -97,6 +97,13 @@ def command(func):
                 f"this command needs {package}, which the light install leaves out; "
                 "install the full tool: pip install 'yolo10port[full]'"
             )
+        except OSError as error:
+            if error.filename is None:
+                raise
+            # A path the system refuses (longer than PATH_MAX, a loop of links) wherever it was first touched.
+            from yolo10port.safe_io import describe_os_error
+
+            print_error(f"{error.filename}: {describe_os_error(error)}")
         except Exception as error:
             # A LoadError can only come from yolo10port.model.loading if it was imported: never import it (and
             # torch with it) here, or every command, `diff` in the light install included, would pay for it.
