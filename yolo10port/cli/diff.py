@@ -29,6 +29,7 @@ def emit(report, fmt: str, out: Path | None) -> None:
     from yolo10port.atomic import write_text_atomic
     from yolo10port.compare.report import render, render_table, verdict
     from yolo10port.compare.sets import ReportSet
+    from yolo10port.shown import printable
 
     many = isinstance(report, ReportSet)
     if fmt == "table":
@@ -39,7 +40,9 @@ def emit(report, fmt: str, out: Path | None) -> None:
             draw(Console(file=buffer, width=220, color_system=None))
             write_text_atomic(out, buffer.getvalue())
         return
-    text = report.render(fmt) if many else render(report, fmt)
+    # Keys and paths from the dumps may hold terminal escapes: shown as `\x1b` in every format (JSON escapes them
+    # already; Markdown and JUnit XML would carry them raw, and XML cannot hold them at all).
+    text = printable(report.render(fmt) if many else render(report, fmt))
     summary = report.verdict() if many else verdict(report)
     if out:
         write_text_atomic(out, text)

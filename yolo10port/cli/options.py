@@ -81,7 +81,10 @@ def run_spec(
     with_inputs: bool = False,
 ):
     """The RunSpec the options describe, checked (exit 2 on a bad value) before anything runs."""
+    from yolo10port.dumps.input_source import check_input_source
     from yolo10port.dumps.spec import RunSpec, parse_depth
+
+    check_input_source(input)  # a bad seed, a FIFO, an unusable dump: before any network is built
 
     return RunSpec(
         input=input,

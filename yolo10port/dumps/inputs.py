@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from yolo10port.dumps.spec import MAX_PIXELS, STRIDE, RunSpec, check_batch, check_imgsz, check_pixels
+from yolo10port.dumps.input_source import check_seed, input_of_dump
+from yolo10port.dumps.spec import STRIDE, RunSpec, check_batch, check_imgsz, check_pixels
 from yolo10port.errors import InputError
 from yolo10port.formats import sha256_file
 from yolo10port.safe_io import describe_os_error, regular_file
@@ -117,10 +118,7 @@ def make_input(spec: RunSpec, dtype: torch.dtype = torch.float32) -> ModelInput:
         return ModelInput(torch.zeros(shape, dtype=dtype), f"zeros:{dims}")
     if source.startswith("random:"):
         seed = source.split(":", 1)[1]
-        # isdigit() also accepts '²' and other Unicode digits; torch's generator takes a 64-bit seed.
-        if not (seed.isascii() and seed.isdigit()) or int(seed) >= 1 << 64:
-            raise InputError("--input", f"random seed {seed[:40]!r} is not an integer from 0 to 2^64 - 1")
-        generator = torch.Generator().manual_seed(int(seed))
+        generator = torch.Generator().manual_seed(check_seed(seed))
         return ModelInput(torch.rand(shape, generator=generator).to(dtype), f"random:{seed}:{dims}")
     path = Path(source)
     try:
@@ -144,26 +142,10 @@ def make_input(spec: RunSpec, dtype: torch.dtype = torch.float32) -> ModelInput:
 
 def dump_input(path: Path, dtype: torch.dtype) -> ModelInput:
     """The `input` tensor recorded in a dump, and its description: feeds a run exactly what that dump was fed."""
-    from yolo10port.dumps.reader import DumpReader, read_dump_metadata
+    from yolo10port.dumps.reader import read_dump_metadata
 
     meta = read_dump_metadata(path)
-    with DumpReader(path) as reader:
-        if "input" not in reader.keys():
-            raise InputError(path, "dump holds no 'input' tensor to reuse")
-        shape = reader.shape("input")
-        # Checked from the header, before the tensor is read: (B, 3, H, W) with H and W multiples of the stride
-        # (a 100×100 input would fail deep inside the network) and within the bound on batch × pixels.
-        if len(shape) != 4 or shape[1] != 3:
-            raise InputError(path, f"its input tensor has shape {shape}, not (B, 3, H, W)")
-        batch, _, height, width = shape
-        if not (height and width and height % STRIDE == 0 and width % STRIDE == 0):
-            raise InputError(path, f"its input tensor is {height}×{width}; sides must be multiples of {STRIDE}")
-        if batch < 1 or batch * height * width > MAX_PIXELS:
-            raise InputError(path, f"its input tensor {shape} is beyond the bound of {MAX_PIXELS:,} pixels")
-        with np.errstate(all="ignore"):
-            array = reader.get("input").astype("float64")
-    if not np.isfinite(array).all():
-        raise InputError(path, "its input tensor holds NaN or Inf")
+    array = input_of_dump(path)
     tensor = torch.from_numpy(array).to(dtype)
     spec = meta.get("input") or f"dump:{path.name}:" + "x".join(map(str, tensor.shape))
     return ModelInput(tensor, spec)
