@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
+from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, SafeConsole, app, command, err_console, out_console
 from yolo10port.cli.options import Format, Layer, Require, Tol, one_of
 
 OutReport = Annotated[
@@ -24,8 +24,6 @@ def emit(report, fmt: str, out: Path | None) -> None:
     import sys
     from io import StringIO
 
-    from rich.console import Console
-
     from yolo10port.atomic import write_text_atomic
     from yolo10port.compare.report import render, render_table, verdict
     from yolo10port.compare.sets import ReportSet
@@ -37,7 +35,7 @@ def emit(report, fmt: str, out: Path | None) -> None:
         draw(out_console)
         if out:
             buffer = StringIO()
-            draw(Console(file=buffer, width=220, color_system=None))
+            draw(SafeConsole(file=buffer, width=220, color_system=None))
             write_text_atomic(out, buffer.getvalue())
         return
     # Keys and paths from the dumps may hold terminal escapes: shown as `\x1b` in every format (JSON escapes them
