@@ -666,7 +666,7 @@ def test_every_command_prints_input_text_literally(env, tmp_path):
         "detect": (["detect", broken, tmp_path / "[v2].png"], 2, (broken_shown,)),
         "fixture": (["fixture", "--scale", "[/]", "-o", tmp_path / "f.pt"], 2, ("'[/]'",)),
         "diff-missing": (["diff", dump, tmp_path / f"nope[/]{ESCAPE}.safetensors"], 2, (f"nope[/]{SHOWN}",)),
-        "usage": (["dump", model, "--batch", "[/]two"], 2, ("'[/]two'",)),
+        "usage": (["diff", dump, dump, "--format", "[/]pdf"], 2, ("'[/]pdf'",)),
     }
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = dict(zip(jobs, pool.map(lambda job: run(job[0], timeout=300), jobs.values())))
