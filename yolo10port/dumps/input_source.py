@@ -4,6 +4,9 @@ dump whose input tensor a YOLOv10 can take. Torch-free, so that a wrong input co
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +44,8 @@ def check_input_source(source: str) -> None:
     regular_file(path, "image or dump")  # a FIFO or a device would block, or never end
     if path.suffix == ".safetensors":
         input_of_dump(path)
+    else:
+        read_image(path)  # a corrupt image: refused before a network is built (decoding twice costs milliseconds)
 
 
 def input_of_dump(path: Path) -> np.ndarray:
@@ -68,3 +73,29 @@ def input_of_dump(path: Path) -> np.ndarray:
     if not np.isfinite(array).all():
         raise InputError(path, "its input tensor holds NaN or Inf")
     return array
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as OpenCV reads it (H, W, 3) BGR uint8, as ultralytics' predictor does."""
+    import cv2
+
+    image = _without_decoder_noise(lambda: cv2.imread(str(regular_file(path, "image"))))
+    if image is None:
+        raise InputError(path, "cannot be read as an image")
+    return image
+
+
+def _without_decoder_noise(call):
+    """Run `call` with file descriptor 2 sent to a scratch file: libpng and libjpeg inside OpenCV print their own
+    warnings there ("libpng error: IHDR: CRC error"), which would come before, and break, the one-line error."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                return call()
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)

@@ -3,16 +3,13 @@ dump whose recorded `input` tensor is reused (the way a port is fed exactly what
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from yolo10port.dumps.input_source import check_seed, input_of_dump
+from yolo10port.dumps.input_source import check_seed, input_of_dump, read_image  # noqa: F401 (re-exported)
 from yolo10port.dumps.spec import STRIDE, RunSpec, check_batch, check_imgsz, check_pixels
 from yolo10port.errors import InputError
 from yolo10port.formats import sha256_file
@@ -63,32 +60,6 @@ def letterbox(image_bgr: np.ndarray, imgsz: int, auto: bool = True) -> tuple[np.
         value=(PAD_VALUE,) * 3,
     )
     return padded, params
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as OpenCV reads it (H, W, 3) BGR uint8, as ultralytics' predictor does."""
-    import cv2
-
-    image = _without_decoder_noise(lambda: cv2.imread(str(regular_file(path, "image"))))
-    if image is None:
-        raise InputError(path, "cannot be read as an image")
-    return image
-
-
-def _without_decoder_noise(call):
-    """Run `call` with file descriptor 2 sent to a scratch file: libpng and libjpeg inside OpenCV print their own
-    warnings there ("libpng error: IHDR: CRC error"), which would come before, and break, the one-line error."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                return call()
-            finally:
-                os.dup2(saved, 2)
-    finally:
-        os.close(saved)
 
 
 def image_tensor(path: Path, imgsz: int, batch: int, auto: bool = True) -> tuple[torch.Tensor, dict]:
