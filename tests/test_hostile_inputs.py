@@ -36,7 +36,7 @@ from yolo10port.reference.dump import dump_reference
 from yolo10port.weights.export import export_weights
 
 ADDRESS_SPACE = 5 << 30  # the interpreter with torch maps ~3.3 GB; a bomb's gigabytes cannot fit beside it
-HANG_TIMEOUT = 120
+HANG_TIMEOUT = 600  # generous: on a saturated 2-core machine a torch import alone has taken over 100 s
 ESCAPE = "\x1b]0;pwned\x07"  # an xterm title-setting sequence
 SHOWN = "\\x1b]0;pwned\\x07"  # how it must be shown
 
@@ -497,7 +497,7 @@ def cli_path_longer_than_path_max(env, folder):
 @case
 def cli_inspect_dump_whose_floors_are_not_numbers(env, folder):
     path = edited_dump(env, folder / "floors.safetensors", edit_meta=lambda m: m.update(noise_floor='{"model.0": "x"}'))
-    return Case(["inspect", path], (str(path), "noise_floor", "not a finite number"))
+    return Case(["inspect", path], (str(path), "noise_floor", "not a number"))
 
 
 @case
@@ -532,7 +532,7 @@ def broken_reference(env, folder, name: str, edit_tensors=None, edit_meta=None) 
 @case
 def ref_floor_as_a_string(env, folder):
     c = broken_reference(env, folder, "floor.safetensors", edit_meta=lambda m: m.update(noise_floor='{"model.3": "1"}'))
-    c.fragments += ("row 'model.3' has '1', not a finite number",)
+    c.fragments += ("row 'model.3' has '1', not a number",)
     return c
 
 

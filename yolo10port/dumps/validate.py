@@ -7,7 +7,6 @@ in the middle of the comparison, where the error used to be blamed on the candid
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from yolo10port.errors import InputError
@@ -44,8 +43,9 @@ def check_dump_metadata(path: str | Path, meta: dict[str, str]) -> None:
             if not isinstance(value, dict):
                 raise InputError(path, f"metadata {entry!r} is {_kind(value)}, not a map of row → number")
             for row, floor in value.items():
-                if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not math.isfinite(floor):
-                    raise InputError(path, f"metadata {entry!r}: row {row!r} has {floor!r:.40}, not a finite number")
+                # NaN is a floor a NaN reference legitimately has (the row is then judged by the fixed rule).
+                if isinstance(floor, bool) or not isinstance(floor, (int, float)):
+                    raise InputError(path, f"metadata {entry!r}: row {row!r} has {floor!r:.40}, not a number")
                 if floor < 0:
                     raise InputError(path, f"metadata {entry!r}: row {row!r} has a negative floor {floor!r}")
 
