@@ -196,7 +196,56 @@ def load_graph(path: str | Path) -> OnnxGraph:
         raise InputError(path, f"not an ONNX model ({type(error).__name__})") from None
     if not model.graph.node:
         raise InputError(path, "ONNX file holds no graph nodes")
+    check_graph_declarations(path, model)
     return OnnxGraph(model, path)
+
+
+# Operator domains the runtimes here implement: the standard set, and ONNX Runtime's contrib ops (what its own
+# optimizer writes). Anything else is a custom op no runtime here has a kernel for.
+KNOWN_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
+
+
+def check_graph_declarations(path: Path, model: onnx.ModelProto) -> None:
+    """What the file declares, checked before a runtime is given it: every operator from a known domain, and every
+    initializer's data as long as its dims say (a runtime would otherwise fail, or read past the data, inside)."""
+    for node in model.graph.node:
+        if node.domain not in KNOWN_DOMAINS:
+            raise InputError(
+                path,
+                f"node {node.name or node.op_type!r} is the custom operator {node.domain}.{node.op_type}, which "
+                "neither ONNX Runtime nor OpenVINO implements here (standard ONNX operators only)",
+            )
+    for tensor in model.graph.initializer:
+        if any(dim < 0 for dim in tensor.dims):
+            raise InputError(path, f"initializer {tensor.name!r} has negative dims {list(tensor.dims)}")
+        count = 1
+        for dim in tensor.dims:
+            count *= dim
+        held = _initializer_elements(tensor)
+        if held is not None and held != count:
+            raise InputError(
+                path,
+                f"initializer {tensor.name!r} has dims {list(tensor.dims)} ({count:,} elements) but holds {held:,}",
+            )
+
+
+def _initializer_elements(tensor: onnx.TensorProto) -> int | None:
+    """How many elements an initializer's data holds; None where it cannot be told (strings, external data)."""
+    if tensor.data_location == onnx.TensorProto.EXTERNAL or tensor.data_type == onnx.TensorProto.STRING:
+        return None
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except (KeyError, TypeError, ValueError):
+        return None
+    if tensor.HasField("raw_data"):
+        return len(tensor.raw_data) // itemsize if len(tensor.raw_data) % itemsize == 0 else -1
+    for field_name in ("float_data", "int32_data", "int64_data", "double_data", "uint64_data"):
+        values = getattr(tensor, field_name)
+        if len(values):
+            if tensor.data_type in (onnx.TensorProto.COMPLEX64, onnx.TensorProto.COMPLEX128):
+                return len(values) // 2
+            return len(values)
+    return 0
 
 
 @dataclass

@@ -14,9 +14,9 @@ import sys
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from yolo10port.errors import InputError
+from yolo10port.shown import literal, printable
 
 app = typer.Typer(
     add_completion=False,
@@ -24,9 +24,33 @@ app = typer.Typer(
     rich_markup_mode="rich",
     help="Port YOLOv10 out of ultralytics and prove the port right, layer by layer.",
 )
+
+
+class SafeConsole(Console):
+    """A console that never lets a control character through (an ESC in a key or a path would reach the terminal
+    raw): every string it renders, table cells and titles included, has them shown as escapes (`\\x1b`). Markup
+    in text from inputs is escaped where that text is put into a message (`shown.literal`); a `[/]` that still got
+    through is printed as written instead of raising."""
+
+    def render_str(self, text: str, *args, **kwargs):
+        from rich.errors import MarkupError
+
+        text = printable(text)
+        try:
+            return super().render_str(text, *args, **kwargs)
+        except MarkupError:
+            return super().render_str(text, *args, **{**kwargs, "markup": False})
+
+
 # Not a terminal (CI logs, pipes): rich would wrap at 80 columns, too narrow for the error table.
-out_console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, soft_wrap=True)  # one message, one line, however long
+out_console = SafeConsole(width=None if sys.stdout.isatty() else 200)
+err_console = SafeConsole(stderr=True, soft_wrap=True)  # one message, one line, however long
+
+
+def print_error(message: object, label: str = "error") -> None:
+    """The one red line of an exit 2: the message shown literally (no markup, no escapes, no newline)."""
+    err_console.print(f"[red]{label}:[/] {literal(message, one_line=True)}", highlight=False, soft_wrap=True)
+
 
 EXIT_PASS, EXIT_BREACH, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 # What the light install (numpy, safetensors, typer, rich: enough to compare dumps) leaves out.
@@ -64,7 +88,7 @@ def command(func):
         try:
             return func(*args, **kwargs)
         except InputError as error:
-            err_console.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            print_error(error)
         except KeyboardInterrupt:
             err_console.print("[red]interrupted[/]: no output written")
             raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -74,19 +98,24 @@ def command(func):
                 raise
             from yolo10port.install import full_install_line
 
-            err_console.print(
-                f"[red]error:[/] this command needs {package}, which the light install leaves out; "
-                f"install the full tool: {escape(full_install_line())}",
-                highlight=False,
-                soft_wrap=True,
+            print_error(
+                f"this command needs {package}, which the light install leaves out; "
+                f"install the full tool: {full_install_line()}"
             )
+        except OSError as error:
+            if error.filename is None:
+                raise
+            # A path the system refuses (longer than PATH_MAX, a loop of links) wherever it was first touched.
+            from yolo10port.safe_io import describe_os_error
+
+            print_error(f"{error.filename}: {describe_os_error(error)}")
         except Exception as error:
             # A LoadError can only come from yolo10port.model.loading if it was imported: never import it (and
             # torch with it) here, or every command, `diff` in the light install included, would pay for it.
             loading = sys.modules.get("yolo10port.model.loading")
             if loading is None or not isinstance(error, loading.LoadError):
                 raise
-            err_console.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+            print_error(error)
         raise typer.Exit(EXIT_INPUT)
 
     wrapper.__doc__ = reflow(func.__doc__)
@@ -106,7 +135,7 @@ def main() -> None:
     except typer.TyperException as error:  # click's UsageError and friends, vendored by typer
         context = getattr(error, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
-        err_console.print(f"[red]error:[/] {escape(error.format_message() + hint)}", highlight=False, soft_wrap=True)
+        print_error(f"{error.format_message()}{hint}")
         code = getattr(error, "exit_code", EXIT_INPUT)
     except typer.Abort:
         err_console.print("[red]aborted[/]")
@@ -116,11 +145,9 @@ def main() -> None:
             raise
         # A bug, or an input nobody anticipated: still one line, and the way to the traceback.
         message = str(error).splitlines()[0] if str(error) else ""
-        err_console.print(
-            f"[red]unexpected error:[/] {type(error).__name__}: {escape(message)} "
-            "(set YOLO10PORT_TRACEBACK=1 to see where; please report it)",
-            highlight=False,
-            soft_wrap=True,
+        print_error(
+            f"{type(error).__name__}: {message} (set YOLO10PORT_TRACEBACK=1 to see where; please report it)",
+            label="unexpected error",
         )
         code = EXIT_INPUT
     sys.exit(code or 0)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
+from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, SafeConsole, app, command, err_console, out_console
 from yolo10port.cli.options import Format, Layer, Precision, Require, Tol, one_of
 from yolo10port.cli.tolerance_options import AtolOption, KMeanOption, KOption, RtolOption
 
@@ -25,11 +25,10 @@ def emit(report, fmt: str, out: Path | None) -> None:
     import sys
     from io import StringIO
 
-    from rich.console import Console
-
     from yolo10port.atomic import write_text_atomic
     from yolo10port.compare.report import render, render_table, verdict
     from yolo10port.compare.sets import ReportSet
+    from yolo10port.shown import printable
 
     many = isinstance(report, ReportSet)
     summary = report.verdict() if many else verdict(report)
@@ -39,11 +38,13 @@ def emit(report, fmt: str, out: Path | None) -> None:
             draw(out_console)
             return
         buffer = StringIO()
-        draw(Console(file=buffer, width=220, color_system=None))
+        draw(SafeConsole(file=buffer, width=220, color_system=None))
         write_text_atomic(out, buffer.getvalue())
         out_console.print(summary, highlight=False, markup=False, soft_wrap=True)
         return
-    text = report.render(fmt) if many else render(report, fmt)
+    # Keys and paths from the dumps may hold terminal escapes: shown as `\x1b` in every format (JSON escapes them
+    # already; Markdown and JUnit XML would carry them raw, and XML cannot hold them at all).
+    text = printable(report.render(fmt) if many else render(report, fmt))
     if out:
         write_text_atomic(out, text)
         out_console.print(summary, highlight=False, markup=False)

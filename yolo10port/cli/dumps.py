@@ -25,6 +25,7 @@ from yolo10port.cli.options import (
     run_spec,
 )
 from yolo10port.errors import InputError
+from yolo10port.shown import literal
 
 OutDump = Annotated[
     Path | None,
@@ -76,7 +77,9 @@ def dump(
 
     with err_console.status("running ultralytics with forward hooks" + (" (float32, then float64)…" if floor else "…")):
         path = dump_reference(model, out, spec, fuse=fuse, summary=summary, floor=floor, floors=precisions)
-    out_console.print(f"reference dump → {path}" + (f"\nsummary → {summary}" if summary else ""), highlight=False)
+    out_console.print(
+        f"reference dump → {literal(path)}" + (f"\nsummary → {literal(summary)}" if summary else ""), highlight=False
+    )
 
 
 @app.command()
@@ -158,7 +161,7 @@ def run(
         with err_console.status(f"running {candidate.label} with every layer as an output…"):
             path = candidate.dump(out, spec)
         for line in candidate.notes:
-            err_console.print(f"[yellow]note:[/] {line}", highlight=False)
+            err_console.print(f"[yellow]note:[/] {literal(line)}", highlight=False)
     else:
         check_device(device)
         from yolo10port.candidates.clean import dump_clean
@@ -168,4 +171,4 @@ def run(
             if precision == "tf32" and not spec.tf32:
                 arithmetic = "tf32-emulated"
             path = dump_clean(weights, out, spec, fuse=fuse, scale=scale, nc=nc, arithmetic=arithmetic)
-    out_console.print(f"candidate dump → {path}", highlight=False)
+    out_console.print(f"candidate dump → {literal(path)}", highlight=False)

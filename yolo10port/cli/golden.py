@@ -9,6 +9,7 @@ import typer
 
 from yolo10port.cli.app import app, command, err_console, out_console
 from yolo10port.cli.options import Depth, Floors, Imgsz, Square, Threads, beside, existing, run_spec
+from yolo10port.shown import literal
 from yolo10port.workflows.golden import DEFAULT_INPUTS, GOLDEN_INDEX
 
 
@@ -73,4 +74,4 @@ def golden(
 
     folder = make_golden(existing(model), out, wanted, spec, progress, detections_only, parse_floors(floors))
     dumps = f"{len(wanted)} dump" + ("s" if len(wanted) > 1 else "")
-    out_console.print(f"golden set → {folder} ({dumps} and {GOLDEN_INDEX})", highlight=False)
+    out_console.print(f"golden set → {literal(folder)} ({dumps} and {GOLDEN_INDEX})", highlight=False)

@@ -9,6 +9,7 @@ import typer
 
 from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
 from yolo10port.cli.options import Imgsz, Threads, beside, existing
+from yolo10port.shown import literal
 
 
 @app.command()
@@ -53,14 +54,16 @@ def onnx(
     weights = read_weights(model)
     with err_console.status("exporting with ultralytics' exporter (nms=False: the one-to-one head)…"):
         path = export_onnx(weights, out, imgsz=imgsz, opset=opset, dynamic=dynamic, simplify=simplify)
-    out_console.print(f"ONNX graph → {path}", highlight=False)
+    out_console.print(f"ONNX graph → {literal(path)}", highlight=False)
     with err_console.status("checking it: ONNX Runtime against the ultralytics reference on random:0…"):
         report = verify_onnx(weights, path, imgsz)
-    out_console.print(f"ONNX Runtime vs ultralytics on random:0 at {imgsz}: {verdict(report)}", highlight=False)
+    out_console.print(
+        f"ONNX Runtime vs ultralytics on random:0 at {imgsz}: {literal(verdict(report))}", highlight=False
+    )
     if not report.passed:
         err_console.print(
-            f"[red]the graph breaches tolerance[/]: kept at {path} to inspect "
-            f"(yolo10port check {model} --candidate {path} --drill)",
+            f"[red]the graph breaches tolerance[/]: kept at {literal(path)} to inspect "
+            f"(yolo10port check {literal(model)} --candidate {literal(path)} --drill)",
             highlight=False,
         )
     raise typer.Exit(EXIT_PASS if report.passed else EXIT_BREACH)

@@ -118,7 +118,10 @@ def run_spec(
     with_inputs: bool = False,
 ):
     """The RunSpec the options describe, checked (exit 2 on a bad value) before anything runs."""
+    from yolo10port.dumps.input_source import check_input_source
     from yolo10port.dumps.spec import RunSpec, parse_depth, resolve_input
+
+    check_input_source(resolve_input(input))  # a bad seed, a FIFO, an unusable dump: before any network is built
 
     return RunSpec(
         input=resolve_input(input),  # one resolver for every command: `bus.jpg` is ultralytics' photo if not here

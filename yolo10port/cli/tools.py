@@ -10,6 +10,7 @@ import typer
 from yolo10port.cli.app import app, command, err_console, out_console
 from yolo10port.cli.options import Device, Imgsz, Threads, check_device, existing, one_of
 from yolo10port.errors import InputError
+from yolo10port.shown import literal
 
 
 @app.command()
@@ -57,9 +58,9 @@ def detect(
     write_image(out, draw_detections(array, detections))
     table = Table("class", "score", "x1", "y1", "x2", "y2", title=f"{len(detections)} detections above {conf}")
     for det in detections:
-        table.add_row(det.name, f"{det.score:.3f}", *(f"{v:.1f}" for v in det.box))
+        table.add_row(literal(det.name), f"{det.score:.3f}", *(f"{v:.1f}" for v in det.box))
     out_console.print(table)
-    out_console.print(f"drawn → {out}")
+    out_console.print(f"drawn → {literal(out)}", highlight=False)
 
 
 def _default_imgsz(weights) -> tuple[int, str]:
@@ -132,7 +133,7 @@ def bench(
     _render_bench(result)
     if json_out:
         write_text_atomic(json_out, result.to_json())
-        out_console.print(f"figures → {json_out}")
+        out_console.print(f"figures → {literal(json_out)}", highlight=False)
 
 
 def _render_bench(result) -> None:

@@ -10,6 +10,7 @@ import typer
 from yolo10port.cli.app import app, command, err_console, out_console
 from yolo10port.cli.options import Threads, existing, one_of
 from yolo10port.errors import InputError
+from yolo10port.shown import literal
 
 
 @app.command()
@@ -33,14 +34,16 @@ def export(
         f"exported {result.tensors} tensors of YOLOv10-{w.scale} (nc={w.nc}, "
         f"{'fused' if w.fused else 'unfused'}, written {result.written_dtype}"
         + (f", read as {w.storage_dtype}" if w.storage_dtype != result.written_dtype else "")
-        + f") → {result.out}",
+        + f") → {literal(result.out)}",
         highlight=False,
     )
-    out_console.print(f"manifest → {result.manifest}\nmodule tree → {result.modules}", highlight=False)
+    out_console.print(
+        f"manifest → {literal(result.manifest)}\nmodule tree → {literal(result.modules)}", highlight=False
+    )
     if result.nonfinite:
         err_console.print(
             f"[yellow]warning:[/] {len(result.nonfinite)} tensors hold NaN/Inf, e.g. "
-            f"{result.nonfinite[0]} (recorded in the metadata)"
+            f"{literal(result.nonfinite[0])} (recorded in the metadata)"
         )
 
 
@@ -99,12 +102,18 @@ def _print_weights(file: str, info) -> None:
 
     w = info.weights
     names = list(w.names.values())
-    shown_names = (", ".join(names[:3]) + (f", … ({len(names)})" if len(names) > 3 else "")) if names else "unknown"
-    saved = f"saved by {w.saved_by}" + (f" on {w.saved_on}" if w.saved_on else "")
-    prefix = "" if w.key_prefix is None else f"; keys were {w.key_prefix}0.conv.weight …, read as model.0.conv.weight …"
+    shown_names = (
+        (", ".join(map(literal, names[:3])) + (f", … ({len(names)})" if len(names) > 3 else "")) if names else "unknown"
+    )
+    saved = f"saved by {literal(w.saved_by)}" + (f" on {literal(w.saved_on)}" if w.saved_on else "")
+    prefix = (
+        ""
+        if w.key_prefix is None
+        else f"; keys were {literal(w.key_prefix)}0.conv.weight …, read as model.0.conv.weight …"
+    )
     out_console.print(
-        f"[b]{file}[/]: YOLOv10-{w.scale}, nc={w.nc} (names: {shown_names})\n"
-        f"  {w.form}, stored {w.storage_dtype}, {'fused' if w.fused else 'unfused'}, {saved}{prefix}\n"
+        f"[b]{literal(file)}[/]: YOLOv10-{w.scale}, nc={w.nc} (names: {shown_names})\n"
+        f"  {literal(w.form)}, stored {w.storage_dtype}, {'fused' if w.fused else 'unfused'}, {saved}{prefix}\n"
         f"  stored: {info.tensors} tensors, {info.params_total:,} parameters as torch counts them "
         f"(BatchNorm running statistics excluded)\n"
         f"  inference: {info.params_inference / 1e6:.1f}M parameters, {info.flops / 1e9:.1f} GFLOPs at "
@@ -126,16 +135,18 @@ def _print_dump(file: str, info) -> None:
     from yolo10port.workflows.inspect import JSON_METADATA, floor_summary
 
     meta = info.metadata
-    out_console.print(f"[b]{file}[/]: {meta.get('format')} dump, {len(info.keys)} tensors", highlight=False)
+    out_console.print(
+        f"[b]{literal(file)}[/]: {literal(meta.get('format'))} dump, {len(info.keys)} tensors", highlight=False
+    )
     for entry, value in meta.items():
         if entry not in JSON_METADATA:
-            out_console.print(f"  {entry}: {value}", highlight=False)
+            out_console.print(f"  {literal(entry)}: {literal(value)}", highlight=False)
     floor = floor_summary(info.floors)
     out_console.print(
         "  noise floor: "
         + (
-            f"{floor['rows']} rows, median {floor['median']:.2e}, max {floor['max']:.2e} at {floor['max_at']}"
-            f" (per row: max|this run − {meta.get('noise_floor_by') or 'a float64 run'}|)"
+            f"{floor['rows']} rows, median {floor['median']:.2e}, max {floor['max']:.2e} at {literal(floor['max_at'])}"
+            f" (per row: max|this run − {literal(meta.get('noise_floor_by') or 'a float64 run')}|)"
             if floor
             else "none recorded (diff judges this reference by the fixed atol/rtol rule)"
         ),
@@ -145,10 +156,12 @@ def _print_dump(file: str, info) -> None:
     table = Table("key", "type", "shape", "dtype", "noise floor")
     for key in info.keys:
         floor_text = ", ".join(
-            f"{value:.2e}" if row == key.key else f"{row.rpartition('/')[2]} {value:.2e}"
+            f"{value:.2e}" if row == key.key else f"{literal(row.rpartition('/')[2])} {value:.2e}"
             for row, value in key.floors.items()
         )
-        table.add_row(key.key, types.get(key.key, ""), "×".join(map(str, key.shape)), key.dtype, floor_text)
+        table.add_row(
+            literal(key.key), literal(types.get(key.key, "")), "×".join(map(str, key.shape)), key.dtype, floor_text
+        )
     out_console.print(table)
 
 
@@ -177,5 +190,5 @@ def fixture(
     with err_console.status(f"building YOLOv10-{scale} and calibrating BatchNorm…"):
         build_fixture(scale, out, nc=nc, seed=seed, fused=fused)
     out_console.print(
-        f"fixture YOLOv10-{scale} nc={nc} seed={seed}{' fused' if fused else ''} → {out}", highlight=False
+        f"fixture YOLOv10-{scale} nc={nc} seed={seed}{' fused' if fused else ''} → {literal(out)}", highlight=False
     )

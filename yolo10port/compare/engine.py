@@ -28,6 +28,7 @@ from yolo10port.compare.rules import Tolerances
 from yolo10port.compare.selectors import parse_layers
 from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, INPUT, is_input_key, rows_of
 from yolo10port.dumps.reader import DumpReader, read_dump_metadata
+from yolo10port.dumps.validate import check_dump_dtypes, check_dump_metadata
 from yolo10port.errors import InputError
 
 NOISE_FLOOR = "noise_floor"  # the reference's metadata keys (written by dumps/run.py)
@@ -151,6 +152,8 @@ def diff_dumps(
 
     tol = tolerances or Tolerances()
     ref_meta, cand_meta = read_dump_metadata(reference), read_dump_metadata(candidate)
+    check_dump_metadata(reference, ref_meta)  # a broken file is named as the broken one, reference or candidate
+    check_dump_metadata(candidate, cand_meta)
     _refuse_different_runs(ref_meta, cand_meta, candidate, force)
     selected = parse_layers(layers)
     types = _json_map(ref_meta, "module_types")
@@ -173,6 +176,8 @@ def diff_dumps(
         )
     try:
         with DumpReader(reference) as ref_file, DumpReader(candidate) as cand_file:
+            check_dump_dtypes(reference, ref_file)
+            check_dump_dtypes(candidate, cand_file)
             ref_keys, cand_keys = ref_file.keys(), cand_file.keys()
             order = _order(ref_meta, ref_keys)
             alignment = align_keys(order, cand_keys, ref_meta, cand_meta, types)

@@ -15,6 +15,7 @@ from xml.etree import ElementTree as ET
 from yolo10port.compare.drill_rows import blame
 from yolo10port.compare.engine import LayerRow, Report
 from yolo10port.compare.input_check import INPUT_RULE
+from yolo10port.shown import literal
 
 # The JSON report's shape, one for `diff` and `check`, one comparison or many (README, "The JSON report"; the JSON
 # Schema ships as yolo10port/schemas/report-1.json). Any change to the shape bumps the number.
@@ -192,17 +193,21 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
 
     from yolo10port.compare.uncut import add_columns, print_uncut
 
-    title = f"reference {report.label('reference')}  ·  candidate {report.label('candidate')}  ·  {_rule_text(report)}"
+    title = (
+        f"reference {literal(report.label('reference'))}  ·  candidate {literal(report.label('candidate'))}  ·  "
+        + _rule_text(report)
+    )
     table = Table(title=title, title_justify="left")
     columns = _columns(report, rich=True)
     add_columns(table, [name for name, _ in columns] + ["result"], left=("layer", "type", "shape", "result"))
     first = report.first_failure
     for row in report.layers:
-        result = "[green]PASS[/]" if row.passed else f"[red]FAIL[/] {row.reason}".rstrip()
-        table.add_row(*(cell(row) for _, cell in columns), result, style="bold red" if row.name == first else None)
+        result = "[green]PASS[/]" if row.passed else f"[red]FAIL[/] {literal(row.reason)}".rstrip()
+        cells = [literal(cell(row)) if name in ("layer", "type") else cell(row) for name, cell in columns]
+        table.add_row(*cells, result, style="bold red" if row.name == first else None)
     det = report.detections
     if det is not None:
-        result = f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {det.reason}"
+        result = f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {literal(det.reason)}"
         table.add_row(*_detections_cells(report, columns), result, style="bold red" if first == "detections" else None)
     print_uncut(console, table)
     for line in unlisted_lines(report):
@@ -211,13 +216,15 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
         drill = report.drill
         found = blame(drill)
         console.print(
-            f"[b]drill-down into {_layer_of(drill)}[/]: every module inside it"
-            + (f"; first wrong module [b]{found}[/]" if found else "; no module inside fails on its own"),
+            f"[b]drill-down into {literal(_layer_of(drill))}[/]: every module inside it"
+            + (f"; first wrong module [b]{literal(found)}[/]" if found else "; no module inside fails on its own"),
             highlight=False,
         )
         render_table(drill, console, with_verdict=False)
     if with_verdict:
-        console.print(("[green]" if report.passed else "[bold red]") + verdict(report) + "[/]", highlight=False)
+        console.print(
+            ("[green]" if report.passed else "[bold red]") + literal(verdict(report)) + "[/]", highlight=False
+        )
 
 
 def _layer_of(report: Report) -> str:

@@ -117,10 +117,19 @@ class Tolerances:
 
 def _number(path: Path, where: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(path, f"{where} must be a number, not {value!r}")
+        raise InputError(path, f"{where} must be a number, not {value!r:.40}")
+    if not math.isfinite(value):  # NaN would make every comparison false, so two identical dumps would fail
+        raise InputError(path, f"{where} is {value}, not a finite number")
     if value < 0:
         raise InputError(path, f"{where} is negative")
     return float(value)
+
+
+def _table(path: Path, document: dict, name: str) -> dict:
+    value = document.get(name, {})
+    if not isinstance(value, dict):
+        raise InputError(path, f"[{name}] must be a table, not {type(value).__name__}")
+    return value
 
 
 def load_tolerances(
@@ -137,23 +146,28 @@ def load_tolerances(
     """
     tol = Tolerances()
     if path is not None:
+        from yolo10port.safe_io import read_text
+
         path = Path(path)
+        if not path.exists() and not path.is_symlink():
+            raise InputError(path, "no such tolerance file")
+        text = read_text(path, "tolerance file")  # a regular file of at most 1 MiB: never /dev/zero or a FIFO
         try:
-            document = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise InputError(path, "no such tolerance file") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as error:
+            document = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError) as error:
             raise InputError(path, f"not valid TOML ({error})") from None
-        default = document.get("default", {})
+        default = _table(path, document, "default")
         for name in ("atol", "rtol", "k", "k_mean", "eps"):
             if name in default:
                 setattr(tol, name, _number(path, f"[default] {name}", default[name]))
         if "mode" in default:
             tol.mode = str(default["mode"])
-        detections = document.get("detections", {})
+            if tol.mode not in MODES:
+                raise InputError(path, f"[default] mode {tol.mode!r:.40} is not one of {', '.join(MODES)}")
+        detections = _table(path, document, "detections")
         tol.match_iou = _number(path, "[detections] iou", detections.get("iou", tol.match_iou))
         tol.match_score = _number(path, "[detections] score", detections.get("score", tol.match_score))
-        for pattern, entry in document.get("layers", {}).items():
+        for pattern, entry in _table(path, document, "layers").items():
             if not isinstance(entry, dict) or not entry.keys() & {"atol", "rtol", "k", "k_mean", "eps"}:
                 raise InputError(
                     path, f"[layers.{pattern!r}] must be a table with atol/rtol (fixed) or k/k_mean/eps (floor)"
@@ -178,6 +192,8 @@ def load_tolerances(
     if tol.mode not in MODES:
         raise InputError("--tol", f"{tol.mode!r} is not one of {', '.join(MODES)}")
     for value, name in ((tol.atol, "atol"), (tol.rtol, "rtol"), (tol.k, "k"), (tol.k_mean, "k-mean")):
+        if not math.isfinite(value):
+            raise InputError(f"--{name}", f"{value} is not a finite number")
         if value < 0:
             raise InputError(f"--{name}", f"{value} is negative")
     return tol

@@ -10,6 +10,10 @@ from yolo10port.errors import InputError
 
 
 def _check_index(text: str, spec: str) -> int:
+    if len(text) > 4:  # never a layer; and int() refuses more than 4300 digits with its own ValueError
+        raise InputError(
+            "--layer", f"layer {text[:12]}… ({len(text)} digits) is out of range 0..{TOP_LEVEL_LAYERS - 1}"
+        )
     index = int(text)
     if not 0 <= index < TOP_LEVEL_LAYERS:
         raise InputError("--layer", f"layer {index} in {spec!r} is out of range 0..{TOP_LEVEL_LAYERS - 1}")

@@ -14,6 +14,7 @@ from xml.etree import ElementTree as ET
 from yolo10port.compare.engine import Report, diff_dumps
 from yolo10port.compare.rules import Tolerances
 from yolo10port.errors import InputError
+from yolo10port.shown import literal
 
 GOLDEN_INDEX = "index.json"
 
@@ -55,9 +56,9 @@ class ReportSet:
         from yolo10port.compare.uncut import add_columns, print_uncut
 
         for name, report in self.reports.items():
-            console.print(f"[b]── {name}[/]", highlight=False)
+            console.print(f"[b]── {literal(name)}[/]", highlight=False)
             render_table(report, console)
-        summary = Table(title=self.title)
+        summary = Table(title=literal(self.title))
         add_columns(
             summary,
             ["comparison", "first failure", "smallest margin", "detections", "result"],
@@ -67,21 +68,21 @@ class ReportSet:
             margins = [r.margin for r in report.layers if r.margin is not None and r.rule != "input"]
             det = report.detections
             summary.add_row(
-                name,
-                report.first_failure or "—",
+                literal(name),
+                literal(report.first_failure or "—"),
                 f"{min(margins):.1f}×" if margins and min(margins) != float("inf") else "exact",
                 f"{det.matched}/{det.total}" if det else "—",
                 "[green]PASS[/]" if report.passed else "[red]FAIL[/]",
             )
         for name in self.missing:
             summary.add_row(
-                name, "not in candidate", "—", "—", "[red]FAIL[/]" if name in self.required_missing else "—"
+                literal(name), "not in candidate", "—", "—", "[red]FAIL[/]" if name in self.required_missing else "—"
             )
         print_uncut(console, summary)
         for name, facts in self.extra.items():
             if "line" in facts:
                 console.print(f"{name}: {facts['line']}", highlight=False, markup=False, soft_wrap=True)
-        console.print(("[green]" if self.passed else "[bold red]") + self.verdict().splitlines()[0] + "[/]")
+        console.print(("[green]" if self.passed else "[bold red]") + literal(self.verdict().splitlines()[0]) + "[/]")
 
     def to_dict(self) -> dict:
         """The JSON report (compare/report.py, REPORT_SCHEMA)."""

@@ -3,15 +3,17 @@ dump whose recorded `input` tensor is reused (the way a port is fed exactly what
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from yolo10port.dumps.spec import STRIDE, RunSpec, check_batch, check_imgsz, resolve_input
+from yolo10port.dumps.input_source import check_seed, input_of_dump, read_image  # noqa: F401 (re-exported)
+from yolo10port.dumps.spec import STRIDE, RunSpec, check_batch, check_imgsz, check_pixels, resolve_input
 from yolo10port.errors import InputError
+from yolo10port.formats import sha256_file
+from yolo10port.safe_io import describe_os_error, regular_file
 
 PAD_VALUE = 114  # ultralytics' letterbox grey
 
@@ -60,16 +62,6 @@ def letterbox(image_bgr: np.ndarray, imgsz: int, auto: bool = True) -> tuple[np.
     return padded, params
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as OpenCV reads it (H, W, 3) BGR uint8, as ultralytics' predictor does."""
-    import cv2
-
-    image = cv2.imread(str(path))
-    if image is None:
-        raise InputError(path, "cannot be read as an image")
-    return image
-
-
 def image_tensor(path: Path, imgsz: int, batch: int, auto: bool = True) -> tuple[torch.Tensor, dict]:
     return array_tensor(read_image(path), imgsz, batch, auto)
 
@@ -87,6 +79,7 @@ def make_input(spec: RunSpec, dtype: torch.dtype = torch.float32) -> ModelInput:
     """The input tensor `spec` describes, in `dtype`, with its canonical description for the dump's metadata."""
     check_imgsz(spec.imgsz)
     check_batch(spec.batch)
+    check_pixels(spec.imgsz, spec.batch)
     shape = (spec.batch, 3, spec.imgsz, spec.imgsz)
     dims = "x".join(map(str, shape))
     source = spec.input
@@ -96,35 +89,34 @@ def make_input(spec: RunSpec, dtype: torch.dtype = torch.float32) -> ModelInput:
         return ModelInput(torch.zeros(shape, dtype=dtype), f"zeros:{dims}")
     if source.startswith("random:"):
         seed = source.split(":", 1)[1]
-        if not seed.isdigit():
-            raise InputError("--input", f"random seed {seed!r} is not a non-negative integer")
-        generator = torch.Generator().manual_seed(int(seed))
+        generator = torch.Generator().manual_seed(check_seed(seed))
         return ModelInput(torch.rand(shape, generator=generator).to(dtype), f"random:{seed}:{dims}")
     path = Path(resolve_input(source))
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as error:  # a name longer than NAME_MAX
+        raise InputError("--input", f"{source[:80]!r}…: {describe_os_error(error)}") from None
+    if not exists:
         raise InputError(
             "--input", f"{source!r} is neither ones, zeros, random:SEED, an existing image file nor a dump"
         )
     if path.is_dir():
         raise InputError(path, "is a directory, not an image")
+    regular_file(path, "image or dump")  # a FIFO or a device would block or never end
     if path.suffix == ".safetensors":
         return dump_input(path, dtype)
     tensor, params = image_tensor(path, spec.imgsz, spec.batch, auto=not spec.square)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = sha256_file(path)[:16]
     dims = "x".join(map(str, tensor.shape))
     return ModelInput(tensor.to(dtype), f"image:{path.name}:{digest}:{dims}", params)
 
 
 def dump_input(path: Path, dtype: torch.dtype) -> ModelInput:
     """The `input` tensor recorded in a dump, and its description: feeds a run exactly what that dump was fed."""
-    from yolo10port.dumps.reader import DumpReader, read_dump_metadata
+    from yolo10port.dumps.reader import read_dump_metadata
 
     meta = read_dump_metadata(path)
-    with DumpReader(path) as reader:
-        if "input" not in reader.keys():
-            raise InputError(path, "dump holds no 'input' tensor to reuse")
-        tensor = torch.from_numpy(reader.get("input").astype("float64")).to(dtype)
-    if tensor.ndim != 4 or tensor.shape[1] != 3:
-        raise InputError(path, f"its input tensor has shape {tuple(tensor.shape)}, not (B, 3, H, W)")
+    array = input_of_dump(path)
+    tensor = torch.from_numpy(array).to(dtype)
     spec = meta.get("input") or f"dump:{path.name}:" + "x".join(map(str, tensor.shape))
     return ModelInput(tensor, spec)

@@ -32,6 +32,14 @@ def resolve_input(source: str) -> str:
     return source
 
 
+# The work a run may ask for, checked before any tensor exists: batch × imgsz² pixels. 2^25 pixels is 81 images at
+# 640 or one at 5760; its input tensor alone is 384 MB in float32, and a depth-1 dump of x holds ~60 floats per
+# pixel (~8 GB). Larger runs are refused with what they would need rather than started and killed.
+MAX_IMGSZ = 8192
+MAX_BATCH = 4096
+MAX_PIXELS = 1 << 25
+
+
 @dataclass(frozen=True)
 class RunSpec:
     input: str = "ones"  # ones | zeros | random:SEED | an image path | a dump whose `input` tensor is reused
@@ -49,6 +57,7 @@ class RunSpec:
     def __post_init__(self) -> None:
         check_imgsz(self.imgsz)
         check_batch(self.batch)
+        check_pixels(self.imgsz, self.batch)
 
     def but(self, **changes) -> RunSpec:
         """A copy with some options changed: `spec.but(depth=None, within="model.13")`."""
@@ -59,14 +68,36 @@ class RunSpec:
         return "all" if self.depth is None else str(self.depth)
 
 
+def _input_gb(imgsz: int, batch: int) -> str:
+    return f"{batch * 3 * imgsz * imgsz * 4 / 1e9:,.1f} GB"
+
+
 def check_imgsz(imgsz: int) -> None:
     if imgsz <= 0 or imgsz % STRIDE:
         raise InputError("--imgsz", f"{imgsz} is not a positive multiple of {STRIDE}")
+    if imgsz > MAX_IMGSZ:
+        raise InputError(
+            "--imgsz",
+            f"{imgsz} would need {_input_gb(imgsz, 1)} for one float32 input image alone and several times that "
+            f"per layer; the bound is {MAX_IMGSZ}",
+        )
 
 
 def check_batch(batch: int) -> None:
     if batch < 1:
         raise InputError("--batch", f"{batch} is not a positive batch size")
+    if batch > MAX_BATCH:
+        raise InputError("--batch", f"{batch} is larger than {MAX_BATCH}, the bound for a batch")
+
+
+def check_pixels(imgsz: int, batch: int) -> None:
+    """batch × imgsz² within MAX_PIXELS: say what the run would need before trying."""
+    if batch * imgsz * imgsz > MAX_PIXELS:
+        raise InputError(
+            "--batch",
+            f"{batch} × {imgsz}×{imgsz} is {batch * imgsz * imgsz:,} pixels: {_input_gb(imgsz, batch)} for the float32 "
+            f"input alone and several times that per layer; the bound is batch × imgsz² ≤ {MAX_PIXELS:,} pixels",
+        )
 
 
 def parse_depth(depth: str | int | None) -> int | None:

@@ -22,6 +22,8 @@ from yolo10port.weights.hf import default_output
 from yolo10port.weights.reader import Weights, read_weights
 
 EXPORT_DTYPES = {"keep": None, "float32": torch.float32, "float16": torch.float16}
+# safetensors refuses to read a header longer than this: an export must never write a file its readers refuse.
+SAFETENSORS_HEADER_LIMIT = 100_000_000
 
 
 @dataclass
@@ -76,6 +78,11 @@ def export_weights(model: Weights | str | Path, out: str | Path | None = None, d
         "train_imgsz": str(weights.train_imgsz or ""),
         "train_epochs": "" if weights.train_epochs is None else str(weights.train_epochs),
     }
+    header = len(json.dumps(metadata)) + sum(len(json.dumps(k)) + 96 for k in tensors)  # 96: dtype, shape, offsets
+    if header > SAFETENSORS_HEADER_LIMIT:
+        raise InputError(
+            model_path, f"its export would have a {header:,}-byte header, more than the 100 MB safetensors reads"
+        )
     manifest_path, modules_path = sidecar_paths(out)
     manifest = {
         k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch."), "sha256": tensor_sha256(v)}

@@ -120,7 +120,9 @@ def _commit_for(repo_folder: Path, revision: str, available: list[str]) -> str |
     """A branch or tag (refs/REVISION), a commit, or an unambiguous commit prefix of 7+ characters."""
     ref = repo_folder / "refs" / revision
     if ref.is_file():
-        return ref.read_text().strip() or None
+        from yolo10port.safe_io import read_text
+
+        return read_text(ref, "ref file", limit=1024).strip() or None
     if revision in available:
         return revision
     matches = [commit for commit in available if len(revision) >= 7 and commit.startswith(revision)]
@@ -132,12 +134,15 @@ def _weights_file(folder: Path) -> Path | None:
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
+    from yolo10port.safe_io import read_text
+
     path = folder / CONFIG_FILE
-    if not path.is_file():
+    if not path.exists():
         return {}
+    text = read_text(path, "config.json")  # at most 1 MiB, a regular file: a 1 GB config is never read whole
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        config = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
         raise InputError(path, f"unreadable config.json beside the weights ({error})") from None
     return config if isinstance(config, dict) else {}
 

@@ -28,6 +28,15 @@ from safetensors import SafetensorError, safe_open
 
 from yolo10port.errors import InputError
 from yolo10port.formats import DUMP_FORMAT, WEIGHTS_FORMAT, safetensors_metadata, sha256_file
+from yolo10port.safe_io import regular_file
+from yolo10port.weights.bounds import (
+    MAX_CHECKPOINT_BYTES,
+    MAX_MODULE_DEPTH,
+    MAX_MODULES,
+    MAX_PICKLE_BYTES,
+    check_names,
+    check_state_dict,
+)
 from yolo10port.weights.hf import locate
 from yolo10port.weights.keys import STEM, canonical_keys, check_yolov10_keys
 from yolo10port.weights.scales import SCALE_SIGNATURES, is_fused, nc_from_shapes, scale_from_shapes
@@ -74,7 +83,8 @@ def read_weights(path: str | os.PathLike, scale: str | None = None, nc: int | No
     to insist on a scale, give it to the model loader, which checks every shape against it.
     """
     file, snapshot = locate(path)
-    if file.stat().st_size == 0:
+    size = regular_file(file, "weights file").stat().st_size
+    if size == 0:
         raise InputError(file, "file is empty")
     with open(file, "rb") as handle:
         magic = handle.read(9)
@@ -93,6 +103,7 @@ def read_weights(path: str | os.PathLike, scale: str | None = None, nc: int | No
     if snapshot is not None:
         weights.form = snapshot.describe()
         weights.names = weights.names or snapshot.names()
+    check_names(file, weights.names)
     return weights
 
 
@@ -107,6 +118,8 @@ def _scale_of(path: Path, state_dict: dict[str, torch.Tensor], hint: str | None)
     if hint is not None:
         return hint
     stem = state_dict["model.0.conv.weight"]
+    if stem.ndim != 4:
+        raise InputError(path, f"model.0.conv.weight has shape {tuple(stem.shape)}, not (channels, 3, 3, 3)")
     blocks = len({key.split(".")[3] for key in state_dict if key.startswith("model.2.m.")})
     known = ", ".join(f"{s} {c}/{b}" for s, (c, b) in SCALE_SIGNATURES.items())
     raise InputError(
@@ -122,12 +135,15 @@ def _from_state_dict(
     """Weights from a bare state dict of any origin: wrapper prefix removed, YOLOv10 layout checked."""
     state_dict, prefix = canonical_keys(path, raw)
     check_yolov10_keys(path, list(state_dict))
+    scale = _scale_of(path, state_dict, scale)
+    nc = nc_from_shapes(state_dict) or nc or 80
+    check_state_dict(path, {key: tuple(t.shape) for key, t in state_dict.items()}, scale, nc)  # before copying
     state_dict = {key: tensor.contiguous() for key, tensor in state_dict.items()}
     return Weights(
         path=path,
         state_dict=state_dict,
-        scale=_scale_of(path, state_dict, scale),
-        nc=nc_from_shapes(state_dict) or nc or 80,
+        scale=scale,
+        nc=nc,
         fused=is_fused(state_dict),
         storage_dtype=_float_dtypes(state_dict) or "none",
         form=form,
@@ -150,14 +166,23 @@ def _unpickle(path: Path) -> Any:
         raise InputError(path, "zip archive has no data.pkl: not a torch checkpoint")
     prefix = pickles[0][: -len("data.pkl")]
     byteorder = f"{prefix}byteorder"
-    if byteorder in names and archive.read(byteorder).strip() not in (b"little", b""):
+    if byteorder in names and _read_member(path, archive, byteorder, 16).strip() not in (b"little", b""):
         raise InputError(path, "big-endian checkpoints are not supported")
+    budget = [MAX_CHECKPOINT_BYTES]
 
-    def load_storage(key: str) -> bytes:
-        return archive.read(f"{prefix}data/{key}")
+    def load_storage(key: str, nbytes: int) -> bytearray:
+        # Exactly the bytes the pickle declares, and all storages within the checkpoint bound: a member that
+        # inflates to more (a zip bomb) is refused from its header, before anything is decompressed.
+        if nbytes > budget[0]:
+            raise InputError(
+                path, f"storages add up to more than {MAX_CHECKPOINT_BYTES >> 30} GiB, the bound for a checkpoint"
+            )
+        budget[0] -= nbytes
+        return _read_member(path, archive, f"{prefix}data/{key}", nbytes, exact=True)
 
     try:
-        return RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), load_storage).load()
+        data = _read_member(path, archive, pickles[0], MAX_PICKLE_BYTES)
+        return RestrictedUnpickler(io.BytesIO(data), load_storage).load()
     except UnsafePickleError as error:
         raise InputError(path, f"refused unsafe pickle: {error}") from None
     except (
@@ -171,8 +196,28 @@ def _unpickle(path: Path) -> Any:
         AttributeError,
         IndexError,
         RuntimeError,
+        OverflowError,
+        RecursionError,
     ) as error:
-        raise InputError(path, f"unreadable checkpoint ({type(error).__name__}: {error})") from None
+        raise InputError(path, f"unreadable checkpoint ({type(error).__name__}: {str(error)[:200]})") from None
+
+
+def _read_member(path: Path, archive: zipfile.ZipFile, name: str, limit: int, exact: bool = False) -> bytearray:
+    """A zip member's bytes, at most `limit` (with `exact`, exactly `limit`), judged from its header before
+    decompressing, and never more read than that (a header can lie)."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise InputError(path, f"zip archive has no member {name}") from None
+    if info.file_size > limit or (exact and info.file_size != limit):
+        said = f"the pickle declares {limit:,}" if exact else f"the bound is {limit:,}"
+        raise InputError(path, f"zip member {name} holds {info.file_size:,} bytes; {said}")
+    buffer = bytearray(info.file_size)
+    with archive.open(info) as member:
+        read = member.readinto(buffer)
+    if read != info.file_size:
+        raise InputError(path, f"zip member {name} is truncated ({read:,} of {info.file_size:,} bytes)")
+    return buffer
 
 
 def _is_state_dict(value: Any) -> bool:
@@ -201,25 +246,31 @@ def _read_torch_zip(path: Path, scale: str | None, nc: int | None) -> Weights:
     if not isinstance(model, StandIn):
         raise InputError(path, f"checkpoint '{entry}' is {type(model).__name__}, not a pickled ultralytics model")
 
-    state_dict = _module_state_dict(model)
-    _check_is_yolov10(path, model, state_dict)
+    tree = _walk_modules(path, model)
+    views = tree.state_dict
+    _check_is_yolov10(path, model, views)
     attrs = model.state
     arch = attrs.get("yaml") if isinstance(attrs.get("yaml"), dict) else None
+    scale = _scale_of(path, views, scale)
+    arch_nc = (arch or {}).get("nc")
+    nc = nc_from_shapes(views) or (arch_nc if type(arch_nc) is int else nc or 80)
+    check_state_dict(path, {key: tuple(t.shape) for key, t in views.items()}, scale, nc)  # before copying
+    state_dict = {key: t.contiguous().clone() for key, t in views.items()}
     stride = attrs.get("stride")
     training = payload.get("optimizer") is not None
     return Weights(
         path=path,
         state_dict=state_dict,
-        scale=_scale_of(path, state_dict, scale),
-        nc=nc_from_shapes(state_dict) or int((arch or {}).get("nc", nc or 80)),
+        scale=scale,
+        nc=nc,
         fused=is_fused(state_dict),
         storage_dtype=_float_dtypes(state_dict) or "none",
-        names=_names(attrs.get("names")),
-        stride=[float(s) for s in stride.tolist()] if isinstance(stride, torch.Tensor) else [8.0, 16.0, 32.0],
+        names=_names(path, attrs.get("names")),
+        stride=_stride(stride),
         model_class=model.class_path,
         source_sha256=sha256_file(path),
         arch=arch,
-        module_types=dict(_module_tree(model)),
+        module_types=tree.module_types,
         form=f"{TRAINING_CHECKPOINT} ('{entry}' read, optimizer state ignored)" if training else CHECKPOINT,
         **metadata,
     )
@@ -236,41 +287,68 @@ def _checkpoint_metadata(payload: dict) -> dict[str, Any]:
     }
 
 
-def _module_tree(module: StandIn, prefix: str = ""):
-    """(path, class name) for every pickled module, depth first: the tree a porter aligns names against."""
-    for name, child in (module.state.get("_modules") or {}).items():
-        if isinstance(child, StandIn):
-            path = f"{prefix}{name}"
-            yield path, child.class_name
-            yield from _module_tree(child, f"{path}.")
+@dataclass
+class ModuleTree:
+    """What the walk of a pickled module tree found: the state dict torch would produce (views on the storages,
+    nothing copied yet) and (path → class name) for every module, depth first."""
+
+    state_dict: dict[str, torch.Tensor]
+    module_types: dict[str, str]
 
 
-def _module_state_dict(module: StandIn, prefix: str = "") -> dict[str, torch.Tensor]:
-    """The state dict torch would produce: own parameters, persistent buffers, then children, recursively.
+def _attr_dict(path: Path, module: StandIn, where: str, attribute: str) -> dict:
+    value = module.state.get(attribute)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise InputError(path, f"module {where or '(top)'}: {attribute} is {type(value).__name__}, not a dict by name")
+    return value
+
+
+def _walk_modules(path: Path, root: StandIn) -> ModuleTree:
+    """The state dict torch would produce (own parameters, persistent buffers, then children) and the module tree,
+    walked without recursion and bounded: at most MAX_MODULE_DEPTH deep and MAX_MODULES module paths. A module
+    may be shared (ultralytics' Conv shares one SiLU), so paths are counted, not objects: 40 levels of shared
+    children would be 2^40 paths, and the walk stops at the bound instead.
 
     Only `_parameters`, `_buffers` and `_modules` are walked, so a loss object a trainer attached to the model
     (`criterion`, a plain attribute) contributes nothing, as it contributes nothing to torch's state_dict().
     """
-    attrs = module.state
-    result: dict[str, torch.Tensor] = OrderedDict()
-    for name, tensor in (attrs.get("_parameters") or {}).items():
-        if isinstance(tensor, torch.Tensor):
-            result[prefix + name] = tensor.contiguous().clone()
-    non_persistent = attrs.get("_non_persistent_buffers_set") or set()
-    for name, tensor in (attrs.get("_buffers") or {}).items():
-        if isinstance(tensor, torch.Tensor) and name not in non_persistent:
-            result[prefix + name] = tensor.contiguous().clone()
-    for name, child in (attrs.get("_modules") or {}).items():
-        if isinstance(child, StandIn):
-            result.update(_module_state_dict(child, f"{prefix}{name}."))
-    return result
+    state: dict[str, torch.Tensor] = OrderedDict()
+    types: dict[str, str] = {}
+    paths = 0
+    stack: list[tuple[StandIn, str, int]] = [(root, "", 0)]
+    while stack:
+        module, where, depth = stack.pop()
+        prefix = f"{where}." if where else ""
+        for name, tensor in _attr_dict(path, module, where, "_parameters").items():
+            if isinstance(tensor, torch.Tensor):
+                state[prefix + name] = tensor
+        non_persistent = module.state.get("_non_persistent_buffers_set") or set()
+        for name, tensor in _attr_dict(path, module, where, "_buffers").items():
+            persistent = not (isinstance(non_persistent, (set, frozenset)) and name in non_persistent)
+            if isinstance(tensor, torch.Tensor) and persistent:
+                state[prefix + name] = tensor
+        children = [(n, c) for n, c in _attr_dict(path, module, where, "_modules").items() if isinstance(c, StandIn)]
+        if children and depth + 1 > MAX_MODULE_DEPTH:
+            raise InputError(path, f"module tree deeper than {MAX_MODULE_DEPTH} levels (at {where}); YOLOv10's is 8")
+        for name, child in reversed(children):  # reversed onto the stack: visited in order, depth first
+            paths += 1
+            if paths > MAX_MODULES:
+                raise InputError(path, f"more than {MAX_MODULES} module paths (shared modules counted per path)")
+            stack.append((child, prefix + name, depth + 1))
+        if where:
+            types[where] = module.class_name
+    return ModuleTree(state, types)
 
 
 def _layers(model: StandIn) -> list[StandIn]:
-    sequential = (model.state.get("_modules") or {}).get("model")
+    modules = model.state.get("_modules")
+    sequential = modules.get("model") if isinstance(modules, dict) else None
     if not isinstance(sequential, StandIn):
         return []
-    return [m for m in (sequential.state.get("_modules") or {}).values() if isinstance(m, StandIn)]
+    layers = sequential.state.get("_modules")
+    return [m for m in layers.values() if isinstance(m, StandIn)] if isinstance(layers, dict) else []
 
 
 def _check_is_yolov10(path: Path, model: StandIn, state_dict: dict[str, torch.Tensor]) -> None:
@@ -300,12 +378,27 @@ def _train_imgsz(train_args: Any) -> int | None:
     return int(imgsz) if isinstance(imgsz, int) and imgsz > 0 else None
 
 
-def _names(names: Any) -> dict[int, str]:
+def _names(path: Path, names: Any) -> dict[int, str]:
+    """Class names by index, from a dict (int or digit-string keys) or a list; InputError naming the file else."""
     if isinstance(names, dict):
+        bad = next((k for k in names if not (type(k) is int or (isinstance(k, str) and k.isdigit()))), None)
+        if bad is not None:
+            raise InputError(path, f"class names keyed by {_short_repr(bad)}, not by class index")
         return {int(k): str(v) for k, v in names.items()}
     if isinstance(names, (list, tuple)):
         return dict(enumerate(map(str, names)))
     return {}
+
+
+def _short_repr(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _stride(stride: Any) -> list[float]:
+    if isinstance(stride, torch.Tensor) and stride.ndim == 1 and 1 <= stride.numel() <= 8:
+        return [float(s) for s in stride.tolist()]
+    return [8.0, 16.0, 32.0]
 
 
 # --- .safetensors ----------------------------------------------------------------------------------------------
@@ -316,6 +409,8 @@ def _read_safetensors(path: Path, scale: str | None, nc: int | None) -> Weights:
     kind = meta.get("format")
     if kind == DUMP_FORMAT:
         raise InputError(path, "is a yolo10port dump, not a weights file (give the .pt or the exported weights)")
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:  # safetensors cannot amplify: its size bounds what it costs
+        raise InputError(path, f"larger than {MAX_CHECKPOINT_BYTES >> 30} GiB, the bound for a weights file")
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw = {key: handle.get_tensor(key) for key in handle.keys()}
@@ -323,22 +418,44 @@ def _read_safetensors(path: Path, scale: str | None, nc: int | None) -> Weights:
         raise InputError(path, f"unreadable tensors ({str(error).splitlines()[0]})") from None
     if kind != WEIGHTS_FORMAT:
         return _foreign_safetensors(path, raw, kind, scale, nc)
+    names = _json_entry(path, meta, "names", "{}", dict)
+    if not all(isinstance(k, str) and k.isdigit() and isinstance(v, str) for k, v in names.items()):
+        raise InputError(path, "metadata 'names' is not a map of class index → name")
+    stride = _json_entry(path, meta, "stride", "[8, 16, 32]", list)
+    if not (1 <= len(stride) <= 8 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in stride)):
+        raise InputError(path, "metadata 'stride' is not a list of numbers")
+    module_types = _json_entry(path, meta, "module_types", "{}", dict)
+    if not all(isinstance(v, str) for v in module_types.values()):
+        raise InputError(path, "metadata 'module_types' is not a map of module path → class name")
+    nc_text, imgsz_text = meta.get("nc", ""), meta.get("train_imgsz", "")
+    epochs_text = str(meta.get("train_epochs", ""))
     return _from_state_dict(
         path,
         raw,
         EXPORT,
         scale,
-        int(meta["nc"]) if meta.get("nc", "").isdigit() else nc,
-        names={int(k): v for k, v in json.loads(meta.get("names", "{}")).items()},
-        stride=json.loads(meta.get("stride", "[8, 16, 32]")),
+        int(nc_text) if nc_text.isdigit() and len(nc_text) < 8 else nc,
+        names={int(k): v for k, v in names.items()},
+        stride=[float(v) for v in stride],
         saved_by=meta.get("saved_by", "unknown"),
         saved_on=meta.get("saved_on") or None,
         model_class=meta.get("model_class", "DetectionModel"),
         source_sha256=meta.get("source_sha256"),
-        module_types=json.loads(meta.get("module_types", "{}")),
-        train_imgsz=int(meta["train_imgsz"]) if meta.get("train_imgsz", "").isdigit() else None,
-        train_epochs=int(meta["train_epochs"]) if meta.get("train_epochs", "").isdigit() else None,
+        module_types=module_types,
+        train_imgsz=int(imgsz_text) if imgsz_text.isdigit() and len(imgsz_text) < 6 else None,
+        train_epochs=int(epochs_text) if epochs_text.isdigit() and len(epochs_text) < 9 else None,
     )
+
+
+def _json_entry(path: Path, meta: dict[str, str], entry: str, default: str, kind: type) -> Any:
+    """A JSON-valued metadata entry of an export, of the expected kind; InputError naming the file otherwise."""
+    try:
+        value = json.loads(meta.get(entry, default))
+    except (json.JSONDecodeError, RecursionError):
+        raise InputError(path, f"metadata {entry!r} is not JSON") from None
+    if not isinstance(value, kind):
+        raise InputError(path, f"metadata {entry!r} is a JSON {type(value).__name__}, not a {kind.__name__}")
+    return value
 
 
 def _foreign_safetensors(path: Path, raw: dict, kind: str | None, scale: str | None, nc: int | None) -> Weights:

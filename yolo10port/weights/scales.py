@@ -13,7 +13,7 @@ SCALES = tuple(SCALE_SIGNATURES)
 
 def scale_from_shapes(state_dict: Mapping[str, torch.Tensor]) -> str | None:
     stem = state_dict.get("model.0.conv.weight")
-    if stem is None:
+    if stem is None or stem.ndim != 4:
         return None
     blocks = {key.split(".")[3] for key in state_dict if key.startswith("model.2.m.")}
     signature = (int(stem.shape[0]), len(blocks))
@@ -22,7 +22,7 @@ def scale_from_shapes(state_dict: Mapping[str, torch.Tensor]) -> str | None:
 
 def nc_from_shapes(state_dict: Mapping[str, torch.Tensor]) -> int | None:
     cls_out = state_dict.get("model.23.one2one_cv3.0.2.weight")
-    return int(cls_out.shape[0]) if cls_out is not None else None
+    return int(cls_out.shape[0]) if cls_out is not None and cls_out.ndim >= 1 else None
 
 
 def is_fused(state_dict: Mapping[str, torch.Tensor]) -> bool:

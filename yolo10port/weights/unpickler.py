@@ -10,6 +10,11 @@ Beyond tensors and modules, the forms torch's own weights-only loader accepts fo
 protocol 2 writes them (`_codecs.encode(text, 'latin1')`), numpy scalars and dtypes (numpy's `scalar` and
 `dtype` reconstructors), and `torch.device` (kept by the THU-MIG fork's loss object). Each is a function of ours
 that checks its arguments' types and returns plain data: a numeric numpy value, bytes, a device name string.
+
+The pickle's BUILD opcode (set an object's state) is honoured only on objects this reader reconstructed itself
+(stand-ins, OrderedDicts): on anything else, an allowed function among them, it is refused. Tensor views are
+checked against their storage (no view larger than its storage, none reaching past it), and storages are read
+with the size the pickle declares, so a small file cannot ask for a large allocation (weights/bounds.py).
 """
 
 from __future__ import annotations
@@ -109,10 +114,38 @@ _DTYPE_NAMES = {
 }
 
 
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
 def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tuple, *_ignored: Any) -> torch.Tensor:
     if not isinstance(storage, torch.Tensor):
         raise UnsafePickleError("tensor rebuilt from something that is not a storage")
-    return storage.as_strided(tuple(size), tuple(stride), offset)
+    if not (
+        _is_int(offset)
+        and isinstance(size, tuple)
+        and isinstance(stride, tuple)
+        and len(size) == len(stride) <= 8
+        and all(_is_int(n) and n >= 0 for n in size)
+        and all(_is_int(n) and n >= 0 for n in stride)
+        and offset >= 0
+    ):
+        raise pickle.UnpicklingError(
+            f"tensor with a malformed size {_shown(size)}, stride {_shown(stride)} or offset {_shown(offset)}"
+        )
+    elements = 1
+    for n in size:
+        elements *= n
+    available = storage.numel()
+    # A view never has more elements than its storage: a stride-0 view of one float as 45000×45000 would cost
+    # 8 GB the first time it is made contiguous. (Checkpoints store each tensor's own storage; no real one expands.)
+    if elements > available:
+        raise pickle.UnpicklingError(
+            f"tensor of size {_shown(size)} ({elements:,} elements) over a storage of {available:,} elements"
+        )
+    if elements and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= available:
+        raise pickle.UnpicklingError(f"tensor of size {_shown(size)}, stride {_shown(stride)} reaches past its storage")
+    return storage.as_strided(size, stride, offset)
 
 
 def _rebuild_parameter(data: torch.Tensor, *_ignored: Any) -> torch.Tensor:
@@ -240,8 +273,30 @@ for _module in ("pathlib", "pathlib._local"):
 _STAND_IN_PREFIXES = ("ultralytics.", "torch.nn.modules.")
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler for a torch zip archive's data.pkl; storages are read from the archive by `load_storage`."""
+def _load_build(self: RestrictedUnpickler) -> None:
+    """BUILD (set the state of the object on the stack), only on objects this reader made: a stand-in takes the
+    state as plain data; an OrderedDict's attributes (torch's `_metadata` on a state dict) are dropped."""
+    state = self.stack.pop()
+    target = self.stack[-1]
+    if isinstance(target, StandIn):
+        target.__setstate__(state)
+    elif type(target) is OrderedDict:
+        pass
+    else:
+        raise UnsafePickleError(
+            f"sets the state of {_shown(target, 60)}; state is only set on modules and numpy values it rebuilt"
+        )
+
+
+class RestrictedUnpickler(pickle._Unpickler):
+    """Unpickler for a torch zip archive's data.pkl; storages are read from the archive by `load_storage`.
+
+    The pure-Python unpickler, so that BUILD can be restricted (`_load_build`); a data.pkl is small (kilobytes).
+    `load_storage(key, nbytes)` returns the storage's bytes, `nbytes` being what the pickle declares for it.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.BUILD[0]] = _load_build
 
     def __init__(self, file: Any, load_storage: Any):
         super().__init__(file)
@@ -278,13 +333,18 @@ class RestrictedUnpickler(pickle.Unpickler):
             dtype = storage_type
         else:
             raise UnsafePickleError(f"unexpected storage type {storage_type!r:.80}")
+        if not (isinstance(key, (str, int)) and _is_int(numel) and numel >= 0):
+            raise pickle.UnpicklingError(f"storage {_shown(key)} with a malformed element count {_shown(numel)}")
+        key = str(key)
         if key not in self._storages:
-            raw = self._load_storage(str(key))
-            flat = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
-            if flat.numel() < int(numel):
-                raise pickle.UnpicklingError(f"storage {key} holds {flat.numel()} elements, {numel} expected")
+            # One tensor per storage, shared by every reference to it: never read or copied twice.
+            raw = self._load_storage(key, numel * dtype.itemsize)
+            flat = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
             self._storages[key] = flat
-        return self._storages[key]
+        storage = self._storages[key]
+        if storage.dtype != dtype or storage.numel() != numel:
+            raise pickle.UnpicklingError(f"storage {key} declared twice, as different sizes or dtypes")
+        return storage
 
 
 _ALLOWED_FORMS = (

@@ -146,8 +146,10 @@ def _is_dump(path: str | os.PathLike) -> bool:
 
 def inspect_dump(path: Path) -> DumpInspection:
     from yolo10port.dumps.reader import DumpReader, read_dump_metadata
+    from yolo10port.dumps.validate import check_dump_metadata
 
     raw = read_dump_metadata(path)
+    check_dump_metadata(path, raw)  # floors that are not numbers, an order that is not a list: exit 2, named
     ordered = [e for e in DUMP_HEADLINE if e in raw] + sorted(e for e in raw if e not in DUMP_HEADLINE)
     metadata: dict[str, Any] = {entry: raw[entry] for entry in ordered}
     for entry in JSON_METADATA:
@@ -171,12 +173,12 @@ def inspect_dump(path: Path) -> DumpInspection:
 def inspect_weights(
     path: str | os.PathLike, imgsz: int = 640, scale: str | None = None, nc: int | None = None
 ) -> WeightsInspection:
+    from yolo10port.dumps.spec import check_imgsz
     from yolo10port.model.loading import LoadError, model_from_weights
     from yolo10port.weights.cost import inference_cost
     from yolo10port.weights.reader import read_weights
 
-    if imgsz <= 0 or imgsz % 32:
-        raise InputError("--imgsz", f"{imgsz} is not a positive multiple of 32")
+    check_imgsz(imgsz)  # a multiple of 32, and within the bound: 32e9 would be tried, and fail, in torch
     weights = read_weights(path, scale=scale, nc=nc)
     try:
         model = model_from_weights(weights, scale, nc)  # strict: every tensor accounted for, or exit 2
