@@ -11,6 +11,7 @@ from yolo10port.errors import InputError
 
 WEIGHTS_FORMAT = "yolo10port-weights/1"
 DUMP_FORMAT = "yolo10port-dump/1"
+GOLDEN_FORMAT = "yolo10port-golden/1"  # a golden set's index.json (workflows/golden.py)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -56,17 +56,18 @@ def dump(
 
     [b]Example:[/] yolo10port dump yolov10s.pt --input bus.jpg --depth all -o ref.safetensors
     """
-    from yolo10port.atomic import check_output_path
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.dumps.spec import REFERENCE_DTYPES
 
     one_of("--dtype", dtype, REFERENCE_DTYPES)
     spec = run_spec(input, imgsz, batch, square, depth, dtype, device, with_inputs=with_inputs)
     check_device(device)
     out = out or beside(model, ".reference.safetensors")
-    check_output_path(out, existing(model))
+    outputs = guard_outputs({"-o": out, "--summary": summary}, [existing(model), input])
     from yolo10port.reference.dump import dump_reference
 
-    with err_console.status("running ultralytics with forward hooks" + (" (float32, then float64)…" if floor else "…")):
+    running = "running ultralytics with forward hooks" + (" (float32, then float64)…" if floor else "…")
+    with outputs, err_console.status(running):  # the dump and its summary are renamed into place together
         path = dump_reference(model, out, spec, fuse=fuse, summary=summary, floor=floor)
     out_console.print(f"reference dump → {path}" + (f"\nsummary → {summary}" if summary else ""), highlight=False)
 
@@ -97,7 +98,7 @@ def run(
     [b]Examples:[/] yolo10port run yolov10s.safetensors -o clean.safetensors
               yolo10port run yolov10s.onnx --runtime openvino --input ref.safetensors
     """
-    from yolo10port.atomic import check_output_path
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.dumps.spec import CANDIDATE_DTYPES
 
     one_of("--dtype", dtype, CANDIDATE_DTYPES)
@@ -105,7 +106,7 @@ def run(
     spec = run_spec(input, imgsz, batch, square, depth, dtype, device, tf32)
     is_graph = weights.suffix == ".onnx"
     out = out or beside(weights, f".{runtime if is_graph else 'clean'}.safetensors")
-    check_output_path(out, existing(weights))
+    guard_outputs({"-o": out}, [existing(weights), input])
     if is_graph:
         from yolo10port.candidates.graph import GraphCandidate
 

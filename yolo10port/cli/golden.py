@@ -40,15 +40,19 @@ def golden(
     Dumps are named by input (ones.safetensors, random-0.safetensors, bus.safetensors); index.json records the
     weights' sha256, the ultralytics and torch versions, imgsz, depth and, per input, each key's shape and floor.
     A candidate folder with the same file names is then judged with `yolo10port diff GOLDEN CANDIDATES`, which
-    needs only the light install. An earlier golden set at the same place is replaced whole, once all is written.
+    needs only the light install and checks every dump against the index's sha256. An earlier golden set at the
+    same place is replaced whole, once all is written, but only if it holds nothing else: a folder with any other
+    file is refused.
 
     [b]Example:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
     """
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.workflows.golden import make_golden, parse_inputs
 
     spec = run_spec(imgsz=imgsz, square=square, depth=depth)
     wanted = parse_inputs(inputs)
     out = out or beside(existing(model), ".golden")
+    guard_outputs({}, [model, *(item.source for item in wanted)], folders={"-o": out})
 
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, markup=False)

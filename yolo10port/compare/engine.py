@@ -20,6 +20,7 @@ import numpy as np
 from yolo10port.compare.alignment import align_keys
 from yolo10port.compare.detections import DetectionMatch, match_detections
 from yolo10port.compare.input_check import INPUT_RULE, check_input
+from yolo10port.compare.integrity import ImplausibleFloor, check_floor
 from yolo10port.compare.metrics import tensor_error
 from yolo10port.compare.rules import Tolerances
 from yolo10port.compare.selectors import parse_layers
@@ -249,6 +250,8 @@ def diff_dumps(
             ]
     except InputError:
         raise
+    except ImplausibleFloor as error:  # the reference's own metadata is broken: name it, not the candidate
+        raise InputError(reference, str(error)) from None
     except Exception as error:  # a header that parsed but whose data is broken
         raise InputError(candidate, f"unreadable dump data ({type(error).__name__}: {error})") from None
     if report.compared == 0:
@@ -317,6 +320,7 @@ def judge(
     row = LayerRow(name, module_type, list(ref.shape), floor=floor, mean_floor=mean_floor)
     row.max_abs, row.mean_abs, row.max_rel = error.max_abs, error.mean_abs, error.max_rel
     row.cosine, row.pcc, row.ref_max_abs = error.cosine, error.pcc, error.ref_max_abs
+    check_floor(name, floor, error.ref_max_abs, mean_floor, error.ref_mean_abs)
     limit = tol.limit(name, error.ref_max_abs, floor, error.ref_mean_abs, mean_floor)
     _set_limit(row, limit)
     if limit.rule == "floor":
