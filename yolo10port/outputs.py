@@ -70,8 +70,6 @@ def _check_place(label: str, path: Path, folder_output: bool) -> os.stat_result 
         raise InputError(path, f"{label}: output folder {parent} is a file, not a folder")
     if not parent.is_dir():
         raise InputError(path, f"{label}: output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputError(path, f"{label}: output folder {parent} is not writable")
     if path.is_symlink():
         raise InputError(
             path,
@@ -81,9 +79,17 @@ def _check_place(label: str, path: Path, folder_output: bool) -> os.stat_result 
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return None
+        info = None
     except OSError as error:
         raise InputError(path, f"{label}: cannot be examined ({error.strerror or error})") from None
+    if info is not None:
+        _check_existing(label, path, info, folder_output)
+    if not os.access(parent, os.W_OK):
+        raise InputError(path, f"{label}: output folder {parent} is not writable")
+    return info
+
+
+def _check_existing(label: str, path: Path, info: os.stat_result, folder_output: bool) -> None:
     if stat.S_ISDIR(info.st_mode) and not folder_output:
         raise InputError(path, f"{label}: output path is a directory")
     if not stat.S_ISDIR(info.st_mode) and folder_output:
@@ -94,7 +100,6 @@ def _check_place(label: str, path: Path, folder_output: bool) -> os.stat_result 
             f"{label}: is not a regular file (a device, a FIFO or a socket) and is never replaced; "
             "omit the option to print to the terminal where a command can",
         )
-    return info
 
 
 def guard(
