@@ -63,7 +63,8 @@ def dump(
     spec = run_spec(input, imgsz, batch, square, depth, dtype, device, with_inputs=with_inputs)
     check_device(device)
     out = out or beside(model, ".reference.safetensors")
-    outputs = guard_outputs({"-o": out, "--summary": summary}, [existing(model), input])
+    outputs = guard_outputs({"-o": out, "--summary": summary}, [model, input])
+    existing(model)
     from yolo10port.reference.dump import dump_reference
 
     running = "running ultralytics with forward hooks" + (" (float32, then float64)…" if floor else "…")
@@ -106,7 +107,8 @@ def run(
     spec = run_spec(input, imgsz, batch, square, depth, dtype, device, tf32)
     is_graph = weights.suffix == ".onnx"
     out = out or beside(weights, f".{runtime if is_graph else 'clean'}.safetensors")
-    guard_outputs({"-o": out}, [existing(weights), input])
+    guard_outputs({"-o": out}, [weights, input])
+    existing(weights)
     if is_graph:
         from yolo10port.candidates.graph import GraphCandidate
 

@@ -47,12 +47,14 @@ def golden(
     [b]Example:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
     """
     from yolo10port.cli.files import guard_outputs
-    from yolo10port.workflows.golden import make_golden, parse_inputs
+    from yolo10port.workflows.golden import check_destination, make_golden, parse_inputs
 
     spec = run_spec(imgsz=imgsz, square=square, depth=depth)
     wanted = parse_inputs(inputs)
     out = out or beside(existing(model), ".golden")
-    guard_outputs({}, [model, *(item.source for item in wanted)], folders={"-o": out})
+    sources = [model, *(Path(item.source) for item in wanted)]
+    guard_outputs({}, sources, folders={"-o": out})  # before torch is imported, and so is the next line
+    check_destination(out, *sources)  # replaces only a golden set it can prove it wrote; make_golden checks again
 
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, markup=False)

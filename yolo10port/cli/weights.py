@@ -27,13 +27,15 @@ def export(
     """
     from yolo10port.cli.files import guard_outputs
     from yolo10port.cli.options import beside
-    from yolo10port.weights.export import export_weights, sidecar_paths
+    from yolo10port.formats import sidecar_paths
 
     out = out or beside(existing(model), ".safetensors")
     manifest, modules = sidecar_paths(out)
-    # export_weights checks the same again (it is a library call too); here stale scratch is reported
+    # before torch is imported; export_weights checks the same again (it is a library call too)
     guard_outputs({"-o": out, "manifest (beside -o)": manifest, "module tree (beside -o)": modules}, [model])
-    result = export_weights(model, out, dtype)
+    from yolo10port.weights.export import export_weights
+
+    result = export_weights(existing(model), out, dtype)
     w = result.weights
     out_console.print(
         f"exported {result.tensors} tensors of YOLOv10-{w.scale} (nc={w.nc}, "

@@ -17,7 +17,7 @@ from yolo10port import __version__
 from yolo10port.atomic import OutputTransaction, write_text_atomic
 from yolo10port.dumps.writer import StreamingSafetensorsWriter
 from yolo10port.errors import InputError
-from yolo10port.formats import WEIGHTS_FORMAT
+from yolo10port.formats import WEIGHTS_FORMAT, sidecar_paths
 from yolo10port.outputs import guard
 from yolo10port.weights.hf import default_output
 from yolo10port.weights.reader import Weights, read_weights
@@ -38,11 +38,6 @@ class ExportResult:
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
     return hashlib.sha256(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
-
-
-def sidecar_paths(out: Path) -> tuple[Path, Path]:
-    stem = out.with_suffix("") if out.suffix == ".safetensors" else out
-    return stem.with_name(stem.name + ".manifest.json"), stem.with_name(stem.name + ".modules.txt")
 
 
 def export_weights(model: Weights | str | Path, out: str | Path | None = None, dtype: str = "keep") -> ExportResult:
