@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 from safetensors import safe_open
 from safetensors.numpy import save_file
@@ -154,7 +155,6 @@ def golden_disk_full_names_the_output(env, folder):
 def dump_onto_its_input_photo(env, folder):
     photo = folder / "photo.png"
     import cv2
-    import numpy as np
 
     cv2.imwrite(str(photo), np.full((48, 64, 3), 90, np.uint8))
     return Case(["dump", env["model"], "--input", photo, "-o", photo], ("photo.png", "-o", "same as an input"))
@@ -232,6 +232,13 @@ def dump_and_summary_on_one_file(env, folder):
     return Case(
         ["dump", env["model"], "-o", "d.safetensors", "--summary", "d.safetensors"], ("--summary", "same file as")
     )
+
+
+@case
+def dump_over_someone_elses_safetensors(env, folder):
+    """Not an input, but not ours either: Hugging Face weights, say. Only a dump or export we wrote is replaced."""
+    save_file({"w": np.ones(4, np.float32)}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return Case(["dump", env["model"], "-o", "model.safetensors"], ("model.safetensors", "not a dump or export"))
 
 
 # --- 3. outputs are validated together, before any is written --------------------------------------------------

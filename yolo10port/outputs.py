@@ -25,6 +25,7 @@ from pathlib import Path
 
 from yolo10port.atomic import remove_stale_scratch
 from yolo10port.errors import InputError
+from yolo10port.formats import DUMP_FORMAT, WEIGHTS_FORMAT, safetensors_metadata
 
 MAX_FOLDER_ENTRIES = 10_000  # an input folder is compared file by file up to this many entries
 
@@ -100,6 +101,20 @@ def _check_existing(label: str, path: Path, info: os.stat_result, folder_output:
             f"{label}: is not a regular file (a device, a FIFO or a socket) and is never replaced; "
             "omit the option to print to the terminal where a command can",
         )
+    if stat.S_ISREG(info.st_mode) and path.suffix == ".safetensors" and _foreign_safetensors(path):
+        raise InputError(
+            path,
+            f"{label}: exists and is not a dump or export this tool wrote (no {DUMP_FORMAT} or {WEIGHTS_FORMAT} "
+            "marker); nothing was replaced: remove it yourself or choose another name",
+        )
+
+
+def _foreign_safetensors(path: Path) -> bool:
+    """A .safetensors file we may not replace: someone's weights, not a dump or export carrying our marker."""
+    try:
+        return safetensors_metadata(path).get("format") not in (DUMP_FORMAT, WEIGHTS_FORMAT)
+    except InputError:
+        return path.stat().st_size > 0  # unreadable as safetensors: not provably ours (an empty file is harmless)
 
 
 def guard(

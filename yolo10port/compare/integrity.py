@@ -33,14 +33,16 @@ class ImplausibleFloor(ValueError):
 
 
 def check_floor(row: str, floor, ref_max_abs: float, mean_floor=None, ref_mean_abs: float | None = None) -> None:
-    """Raise ImplausibleFloor when a recorded floor is negative, not finite, or larger than its row can carry."""
+    """Raise ImplausibleFloor when a recorded floor is negative or larger than its row can carry. A NaN or infinite
+    floor is no measurement, and rules.py already judges such a row by the fixed rule."""
     for name, value, magnitude in (("noise floor", floor, ref_max_abs), ("mean noise floor", mean_floor, ref_mean_abs)):
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or magnitude is None:
             continue  # absent, or not a number (the metadata reader reports that)
-        if not math.isfinite(value) or value < 0:
+        if math.isnan(value) or math.isinf(value):
+            continue  # a row that is NaN in the reference itself (NaN weights): the fixed rule judges it, and fails it
+        if value < 0:
             raise ImplausibleFloor(f"the {name} of {row} is {value}, which no float32 run measures")
-        bound = FLOOR_RATIO_MAX * magnitude + FLOOR_SLACK
-        if math.isfinite(magnitude) and value > bound:
+        if math.isfinite(magnitude) and value > FLOOR_RATIO_MAX * magnitude + FLOOR_SLACK:
             scale = "max" if name == "noise floor" else "mean"
             raise ImplausibleFloor(
                 f"the {name} of {row} is {value:.3g}, larger than its row could carry ({scale}|ref| {magnitude:.3g}; "
