@@ -10,7 +10,8 @@ Every output a command declares (its `-o`, side files such as an export's manife
 - an existing path must be a regular file (a folder where a file goes, a device such as /dev/stdout, a FIFO or a
   socket is never replaced), or a folder for a folder output;
 - no output may be an input, and no folder output may hold an input;
-- no two outputs may be the same file.
+- no two outputs may be the same file;
+- an existing .safetensors is replaced only if it is a dump or an export of this tool (its `format` marker).
 
 Then the scratch files that dead yolo10port processes left in those folders are removed (atomic.py).
 Torch-free: `diff` runs this from the light install.
@@ -101,16 +102,12 @@ def _check_existing(label: str, path: Path, info: os.stat_result, folder_output:
             f"{label}: is not a regular file (a device, a FIFO or a socket) and is never replaced; "
             "omit the option to print to the terminal where a command can",
         )
-    if stat.S_ISREG(info.st_mode) and path.suffix == ".safetensors" and _foreign_safetensors(path):
-        raise InputError(
-            path,
-            f"{label}: exists and is not a dump or export this tool wrote (no {DUMP_FORMAT} or {WEIGHTS_FORMAT} "
-            "marker); nothing was replaced: remove it yourself or choose another name",
-        )
 
 
 def _foreign_safetensors(path: Path) -> bool:
     """A .safetensors file we may not replace: someone's weights, not a dump or export carrying our marker."""
+    if path.suffix != ".safetensors":
+        return False
     try:
         return safetensors_metadata(path).get("format") not in (DUMP_FORMAT, WEIGHTS_FORMAT)
     except InputError:
@@ -142,6 +139,12 @@ def guard(
         other = seen.get(real) or (seen_inodes.get((info.st_dev, info.st_ino)) if info is not None else None)
         if other is not None:
             raise InputError(path, f"{label}: the same file as the {other} output; give each output its own name")
+        if info is not None and stat.S_ISREG(info.st_mode) and _foreign_safetensors(path):
+            raise InputError(
+                path,
+                f"{label}: exists and is not a dump or export this tool wrote (no {DUMP_FORMAT} or "
+                f"{WEIGHTS_FORMAT} marker); nothing was replaced: remove it yourself or choose another name",
+            )
         seen[real] = label
         if info is not None:
             seen_inodes[(info.st_dev, info.st_ino)] = label
