@@ -69,7 +69,7 @@ def stream_dump(
     `twin(recorder)`, when given, runs the same network in the other precision; its outputs are not written but
     measured against the written ones, and the per-row noise floor goes into the metadata.
     """
-    writer = StreamingSafetensorsWriter(out)
+    writer: StreamingSafetensorsWriter | None = None
     summary = SummaryBuilder() if summary_path else None
 
     def sink(key: str, tensor) -> None:
@@ -77,7 +77,8 @@ def stream_dump(
         if summary:
             summary.add(key, tensor)
 
-    try:
+    try:  # the writer is made inside: a Ctrl-C between its scratch file and this block would leave the file
+        writer = StreamingSafetensorsWriter(out)
         recorder = Recorder(sink)
         recorder.record(INPUT, model_input.tensor, "input")
         forward(recorder)
@@ -97,7 +98,8 @@ def stream_dump(
             full["noise_floor_by"] = twin_label
         path = writer.close(full)
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
     if summary:
         write_text_atomic(summary_path, summary.to_json(full))

@@ -57,6 +57,9 @@ class StreamingSafetensorsWriter:
             self._data = open(self._scratch, "wb")  # noqa: SIM115 - closed in close() or abort()
         except OSError as error:
             raise write_error(self.path, error) from None
+        except BaseException:  # Ctrl-C just after the file was made: nobody else knows its name yet
+            self._scratch.unlink(missing_ok=True)
+            raise
         self._entries: dict[str, dict] = {}
         self.order: list[str] = []
         self._offset = 0
