@@ -11,6 +11,13 @@ from yolo10port.errors import InputError
 
 WEIGHTS_FORMAT = "yolo10port-weights/1"
 DUMP_FORMAT = "yolo10port-dump/1"
+GOLDEN_FORMAT = "yolo10port-golden/1"  # a golden set's index.json (workflows/golden.py)
+
+
+def sidecar_paths(out: Path) -> tuple[Path, Path]:
+    """The manifest and module tree `export` writes beside OUT.safetensors: OUT.manifest.json, OUT.modules.txt."""
+    stem = out.with_suffix("") if out.suffix == ".safetensors" else out
+    return stem.with_name(stem.name + ".manifest.json"), stem.with_name(stem.name + ".modules.txt")
 
 
 def sha256_file(path: str | Path) -> str:

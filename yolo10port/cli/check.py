@@ -88,7 +88,7 @@ def check(
               yolo10port check --all-scales --format junit -o all.xml
               yolo10port check yolov10s.pt --precision float16 --input bus.jpg
     """
-    from yolo10port.atomic import check_output_path
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.compare import load_tolerances
     from yolo10port.dumps.spec import CANDIDATE_DTYPES
 
@@ -107,10 +107,9 @@ def check(
         raise InputError("MODEL", "give either a checkpoint or --all-scales, not both")
     if not all_scales and model is None:
         raise InputError("MODEL", "give a checkpoint, or --all-scales to check the six built-in fixtures")
-    if out:
-        check_output_path(out, *([model] if model else []))
     if workdir is not None and workdir.exists() and not workdir.is_dir():
         raise InputError(workdir, "--workdir is a file, not a folder")
+    guard_outputs({"-o": out, **_workdir_files(model, workdir)}, [model, input, tolerances])
     options = {"layers": layer, "fuse": fuse, "tolerances": rules, "drill": drill, "candidate": candidate}
     options["require"] = require
     if runtime_option:
@@ -131,6 +130,16 @@ def check(
             "also check with --input random:0 or an image."
         )
     raise typer.Exit(EXIT_PASS if result.passed else EXIT_BREACH)
+
+
+def _workdir_files(model: Path | None, workdir: Path | None) -> dict[str, Path]:
+    """What `check` writes into an existing --workdir (workflows/check.py names them so), to be checked against
+    the inputs like any output: `--input work/n.reference.safetensors --workdir work` would overwrite its input."""
+    if model is None or workdir is None or not workdir.is_dir():
+        return {}
+    stem = model.name.removesuffix(".safetensors").removesuffix(".pt") or "model"
+    names = (f"{stem}.safetensors", f"{stem}.reference.safetensors", f"{stem}.candidate.safetensors")
+    return {f"--workdir ({name})": workdir / name for name in names}
 
 
 def _one(model: Path, spec, options: dict, workdir: Path | None, e2e: bool, image: str, imgsz: int):

@@ -105,13 +105,12 @@ def diff(
 
     [b]Example:[/] yolo10port diff ref.safetensors clean.safetensors --layer 0..23 --format junit -o report.xml
     """
-    from yolo10port.atomic import check_output_path
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.compare import load_tolerances
 
     check_format(format)
-    for output in (out, plot):
-        if output:
-            check_output_path(output, reference, candidate, *([isolated] if isolated else []))
+    # the report and the plot are renamed into place together, once both are written
+    outputs = guard_outputs({"-o": out, "--plot": plot}, [reference, candidate, tolerances, isolated])
     rules = load_tolerances(tolerances, atol, rtol, mode=tol, k=k, k_mean=k_mean)
     if reference.is_dir() or candidate.is_dir():
         from yolo10port.compare.sets import diff_sets
@@ -121,7 +120,8 @@ def diff(
             from yolo10port.compare.isolated import attach_isolated_set
 
             attach_isolated_set(result, reference, isolated, force)
-        emit(result, format, out)
+        with outputs:
+            emit(result, format, out)
         raise typer.Exit(EXIT_PASS if result.passed else EXIT_BREACH)
     from yolo10port.compare import diff_dumps
 
@@ -139,9 +139,12 @@ def diff(
                 "[yellow]note:[/] the dumps hold no submodules of the failing layer; dump both sides "
                 "with --depth all to drill down"
             )
-    emit(report, format, out)
-    if plot:
-        from yolo10port.compare.plot import plot_errors
+    with outputs:
+        emit(report, format, out)
+        if plot:
+            from yolo10port.compare.plot import plot_errors
 
-        err_console.print(f"plot of the per-layer errors → {plot_errors(report, plot)}", highlight=False, markup=False)
+            err_console.print(
+                f"plot of the per-layer errors → {plot_errors(report, plot)}", highlight=False, markup=False
+            )
     raise typer.Exit(EXIT_PASS if report.passed else EXIT_BREACH)

@@ -63,7 +63,7 @@ def dump(
     [b]Example:[/] yolo10port dump yolov10s.pt --input bus.jpg --depth all -o ref.safetensors
               yolo10port dump yolov10s.pt --input bus.jpg --floors float16,bfloat16,tf32
     """
-    from yolo10port.atomic import check_output_path
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.compare.precision import parse_floors
     from yolo10port.dumps.spec import REFERENCE_DTYPES
 
@@ -72,10 +72,12 @@ def dump(
     spec = run_spec(input, imgsz, batch, square, depth, dtype, device, with_inputs=with_inputs)
     check_device(device)
     out = out or beside(model, ".reference.safetensors")
-    check_output_path(out, existing(model))
+    outputs = guard_outputs({"-o": out, "--summary": summary}, [model, input])
+    existing(model)
     from yolo10port.reference.dump import dump_reference
 
-    with err_console.status("running ultralytics with forward hooks" + (" (float32, then float64)…" if floor else "…")):
+    running = "running ultralytics with forward hooks" + (" (float32, then float64)…" if floor else "…")
+    with outputs, err_console.status(running):  # the dump and its summary are renamed into place together
         path = dump_reference(model, out, spec, fuse=fuse, summary=summary, floor=floor, floors=precisions)
     out_console.print(
         f"reference dump → {literal(path)}" + (f"\nsummary → {literal(summary)}" if summary else ""), highlight=False
@@ -127,7 +129,7 @@ def run(
               yolo10port run yolov10s.onnx --runtime openvino --input ref.safetensors
               yolo10port run yolov10s_ncnn_model --runtime ncnn --runtime-option use_winograd_convolution=false
     """
-    from yolo10port.atomic import check_output_path
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.dumps.spec import CANDIDATE_DTYPES
 
     one_of("--dtype", dtype, CANDIDATE_DTYPES)
@@ -137,13 +139,13 @@ def run(
         from yolo10port.candidates import run_file_candidate
 
         out = out or beside(weights, f".{runtime}.safetensors")
-        check_output_path(out, existing(weights))
-        candidate = run_file_candidate(weights, runtime, runtime_option or [])
-        with err_console.status(f"running {candidate.label} with every layer as an output…"):
+        guard_outputs({"-o": out}, [weights, input])
+        candidate = run_file_candidate(existing(weights), runtime, runtime_option or [])
+        with err_console.status(f"running {literal(candidate.label)} with every layer as an output…"):
             path = candidate.dump(out, spec)
         for line in candidate.notes:
-            err_console.print(f"[yellow]note:[/] {line}", highlight=False)
-        out_console.print(f"candidate dump → {path}", highlight=False)
+            err_console.print(f"[yellow]note:[/] {literal(line)}", highlight=False)
+        out_console.print(f"candidate dump → {literal(path)}", highlight=False)
         return
     if runtime_option:
         raise InputError("--runtime-option", f"applies to --runtime ncnn or litert, not {runtime}")
@@ -153,7 +155,8 @@ def run(
 
         precision, spec = asked_precision(precision, spec, "graph" if is_graph else "clean")
     out = out or beside(weights, f".{runtime if is_graph else 'clean'}.safetensors")
-    check_output_path(out, existing(weights))
+    guard_outputs({"-o": out}, [weights, input])
+    existing(weights)
     if is_graph:
         from yolo10port.candidates.graph import GraphCandidate
 

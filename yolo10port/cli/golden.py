@@ -55,19 +55,25 @@ def golden(
     Dumps are named by input (ones.safetensors, random-0.safetensors, bus.safetensors); index.json records the
     weights' sha256, the ultralytics and torch versions, imgsz, depth and, per input, each key's shape and floor.
     A candidate folder with the same file names is then judged with `yolo10port diff GOLDEN CANDIDATES`, which
-    needs only the light install. An earlier golden set at the same place is replaced whole, once all is written.
+    needs only the light install and checks every dump against the index's sha256. An earlier golden set at the
+    same place is replaced whole, once all is written, but only if it holds nothing else: a folder with any other
+    file is refused.
     With --with-inputs each dump also holds every module's recorded input (`<path>@input`), which a port feeds to
     each module alone to write its isolated dumps (`yolo10port diff GOLDEN CANDIDATES --isolated ISOLATED`).
 
     [b]Examples:[/] yolo10port golden yolov10s.pt --inputs ones,random:0,bus.jpg --square -o golden/
               yolo10port golden yolov10s.pt --inputs val-images/ --detections-only -o val.golden/
     """
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.compare.precision import parse_floors
-    from yolo10port.workflows.golden import make_golden, parse_inputs
+    from yolo10port.workflows.golden import check_destination, make_golden, parse_inputs
 
     spec = run_spec(imgsz=imgsz, square=square, depth=depth, with_inputs=with_inputs)
     wanted = parse_inputs(inputs)
     out = out or beside(existing(model), ".golden")
+    sources = [model, *(Path(item.source) for item in wanted)]
+    guard_outputs({}, sources, folders={"-o": out})  # before torch is imported, and so is the next line
+    check_destination(out, *sources)  # replaces only a golden set it can prove it wrote; make_golden checks again
 
     def progress(line: str) -> None:
         err_console.print(line, highlight=False, markup=False)

@@ -39,14 +39,14 @@ def onnx(
 
     [b]Example:[/] yolo10port onnx yolov10s.pt -o yolov10s.onnx --imgsz 640 --dynamic
     """
-    from yolo10port.atomic import check_output_path
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.dumps.spec import check_imgsz
     from yolo10port.reference.onnx_export import check_opset
 
     check_imgsz(imgsz)
     check_opset(opset)
     out = out or beside(model, ".onnx")
-    check_output_path(out, existing(model))
+    guard_outputs({"-o": out}, [existing(model)])
     from yolo10port.compare.report import verdict
     from yolo10port.reference.onnx_export import export_onnx, verify_onnx
     from yolo10port.weights.reader import read_weights

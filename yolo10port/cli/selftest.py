@@ -77,7 +77,8 @@ def selftest(
     [b]Examples:[/] yolo10port selftest --scale n
               yolo10port selftest yolov10s.pt --inputs ones,zeros,random:0,bus.jpg --honest clean-fused,onnxruntime
     """
-    from yolo10port.atomic import check_output_path, write_text_atomic
+    from yolo10port.atomic import write_text_atomic
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.dumps.spec import check_imgsz
     from yolo10port.model.scales import SCALES
     from yolo10port.workflows.selftest.mutations import MUTATIONS, WEIGHT_MUTATIONS
@@ -96,8 +97,7 @@ def selftest(
     planted_on = None
     if mutation_inputs is not None:
         planted_on = tuple(_input_kinds(mutation_inputs))
-    if json_out:
-        check_output_path(json_out)
+    guard_outputs({"--json": json_out}, [model, fixtures, *inputs.split(",")])
     if model is None:
         one_of("--scale", scale, SCALES)
         from yolo10port.reference.fixture import cached_fixture, fixture_cache

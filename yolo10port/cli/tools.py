@@ -36,7 +36,6 @@ def detect(
     """
     from rich.table import Table
 
-    from yolo10port.atomic import check_output_path
     from yolo10port.candidates.clean import load_clean_model
     from yolo10port.dumps.inputs import read_image
     from yolo10port.dumps.spec import check_imgsz
@@ -48,7 +47,9 @@ def detect(
         raise InputError("--conf", f"{conf} is not in [0, 1)")
     check_device(device)
     out = out or image.with_name(f"{image.stem}.detections.png")
-    check_output_path(out, weights, image)
+    from yolo10port.cli.files import guard_outputs
+
+    guard_outputs({"-o": out}, [existing(weights), existing(image)])
     model, weights_read = load_clean_model(existing(weights), fuse=True)
     if imgsz is None:
         imgsz, source = _default_imgsz(weights_read)
@@ -101,7 +102,8 @@ def bench(
     [b]Examples:[/] yolo10port bench --scales n,s --repeat 11 --json bench.json
               yolo10port bench --device cuda --check-scales '' --memory-scale ''
     """
-    from yolo10port.atomic import check_output_path, write_text_atomic
+    from yolo10port.atomic import write_text_atomic
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.dumps.spec import check_imgsz
     from yolo10port.model.scales import SCALES
     from yolo10port.reference.fixture import fixture_cache
@@ -115,8 +117,7 @@ def bench(
     if repeat < 1:
         raise InputError("--repeat", f"{repeat} is not a positive number of runs")
     check_device(device)
-    if json_out:
-        check_output_path(json_out)
+    guard_outputs({"--json": json_out}, [fixtures])
     with err_console.status("benchmarking…") as status:
         result = run_bench(
             chosen,

@@ -26,6 +26,14 @@ def export(
 
     [b]Example:[/] yolo10port export yolov10s.pt -o yolov10s.safetensors
     """
+    from yolo10port.cli.files import guard_outputs
+    from yolo10port.cli.options import beside
+    from yolo10port.formats import sidecar_paths
+
+    out = out or beside(existing(model), ".safetensors")
+    manifest, modules = sidecar_paths(out)
+    # before torch is imported; export_weights checks the same again (it is a library call too)
+    guard_outputs({"-o": out, "manifest (beside -o)": manifest, "module tree (beside -o)": modules}, [model])
     from yolo10port.weights.export import export_weights
 
     result = export_weights(existing(model), out, dtype)
@@ -179,14 +187,14 @@ def fixture(
 
     [b]Example:[/] yolo10port fixture --scale s -o yolov10s-fixture.pt
     """
-    from yolo10port.atomic import check_output_path
+    from yolo10port.cli.files import guard_outputs
     from yolo10port.model.scales import SCALES
     from yolo10port.reference.fixture import build_fixture
 
     one_of("--scale", scale, SCALES)
     if nc < 1:
         raise InputError("--nc", f"{nc} is not a positive number of classes")
-    check_output_path(out)
+    guard_outputs({"-o": out})
     with err_console.status(f"building YOLOv10-{scale} and calibrating BatchNorm…"):
         build_fixture(scale, out, nc=nc, seed=seed, fused=fused)
     out_console.print(

@@ -21,6 +21,7 @@ from yolo10port.compare.alignment import align_keys
 from yolo10port.compare.detections import DetectionMatch, match_detections
 from yolo10port.compare.hints import gather, likely_cause
 from yolo10port.compare.input_check import INPUT_RULE, check_input
+from yolo10port.compare.integrity import ImplausibleFloor, check_floor
 from yolo10port.compare.metrics import tensor_error
 from yolo10port.compare.require import require_matcher
 from yolo10port.compare.rows import LayerRow
@@ -214,6 +215,8 @@ def diff_dumps(
             ]
     except InputError:
         raise
+    except ImplausibleFloor as error:  # the reference's own metadata is broken: name it, not the candidate
+        raise InputError(reference, str(error)) from None
     except Exception as error:  # a header that parsed but whose data is broken
         raise InputError(candidate, f"unreadable dump data ({type(error).__name__}: {error})") from None
     if report.compared == 0 and report.detections is not None and not report.detections.informative:
@@ -327,6 +330,7 @@ def judge(
     # Both tests grant ε at the row's largest magnitude (README, "Comparing and tolerances"): float32 resolves every
     # element only as finely as the largest values it is computed with (a sigmoid through 0.5 + ½·tanh, a sum of
     # large partial products), so ε · mean|ref| asked more of a sparse row than float32 can give.
+    check_floor(name, floor, error.ref_max_abs, mean_floor, error.ref_mean_abs)
     limit = tol.limit(name, error.ref_max_abs, floor, error.ref_max_abs, mean_floor)
     _set_limit(row, limit)
     if limit.rule == "floor":

@@ -12,11 +12,12 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from yolo10port.compare.engine import Report, diff_dumps
+from yolo10port.compare.integrity import GOLDEN_INDEX, verify_golden_set
 from yolo10port.compare.rules import Tolerances
 from yolo10port.errors import InputError
 from yolo10port.shown import literal
 
-GOLDEN_INDEX = "index.json"
+__all__ = ["GOLDEN_INDEX", "ReportSet", "diff_sets"]  # GOLDEN_INDEX: defined with the index's verification
 
 
 @dataclass
@@ -157,6 +158,7 @@ def diff_sets(
     references = _dumps_in(reference)
     if not references:
         raise InputError(reference, "holds no .safetensors dumps")
+    verify_golden_set(reference, references)  # every dump as index.json recorded it, before any is trusted
     candidates = _dumps_in(candidate)
     result = ReportSet(f"{candidate} against {reference}", allow_missing=allow_missing)
     for name, path in references.items():

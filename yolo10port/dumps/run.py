@@ -75,7 +75,7 @@ def stream_dump(
     (precision → (run, label)) add one floor per reduced precision, `noise_floor@<precision>`: how far that run
     moves each row from the written one (compare/precision.py).
     """
-    writer = StreamingSafetensorsWriter(out)
+    writer: StreamingSafetensorsWriter | None = None
     summary = SummaryBuilder() if summary_path else None
 
     def sink(key: str, tensor) -> None:
@@ -83,7 +83,8 @@ def stream_dump(
         if summary:
             summary.add(key, tensor)
 
-    try:
+    try:  # the writer is made inside: a Ctrl-C between its scratch file and this block would leave the file
+        writer = StreamingSafetensorsWriter(out)
         recorder = Recorder(sink)
         recorder.record(INPUT, model_input.tensor, "input")
         forward(recorder)
@@ -109,7 +110,8 @@ def stream_dump(
             full[f"noise_floor_by@{precision}"] = label
         path = writer.close(full)
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         raise
     if summary:
         write_text_atomic(summary_path, summary.to_json(full))

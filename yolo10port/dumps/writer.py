@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from yolo10port.atomic import atomic_path, write_error
+from yolo10port.atomic import atomic_path, scratch_path, write_error
 
 SAFETENSORS_CODES = {
     np.dtype(np.float64): "F64",
@@ -53,11 +52,14 @@ def as_bytes(tensor) -> tuple[str, list[int], np.ndarray]:
 class StreamingSafetensorsWriter:
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}.data.partial")
+        self._scratch = scratch_path(self.path, "data")
         try:
             self._data = open(self._scratch, "wb")  # noqa: SIM115 - closed in close() or abort()
         except OSError as error:
             raise write_error(self.path, error) from None
+        except BaseException:  # Ctrl-C just after the file was made: nobody else knows its name yet
+            self._scratch.unlink(missing_ok=True)
+            raise
         self._entries: dict[str, dict] = {}
         self.order: list[str] = []
         self._offset = 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from yolo10port.atomic import atomic_path
+from yolo10port.atomic import atomic_path, scratch_path
 from yolo10port.dumps.inputs import image_tensor
 from yolo10port.reference.network import build_network, fuse_network
 
@@ -125,7 +125,7 @@ def build_fixture(scale: str, out: str | Path, nc: int = 80, seed: int = 0, fuse
         fuse_network(model)
     model.names = {i: f"class{i}" for i in range(nc)}
     train_args = {"model": f"yolov10{scale}.yaml", "data": "yolo10port-fixture", "seed": seed, "epochs": 0}
-    trained = out.with_name(f".{out.name}.trained.partial")
+    trained = scratch_path(out, "trained")
     try:
         torch.save({"epoch": 0, "model": model, "ema": None, "train_args": train_args}, trained)
         with atomic_path(out) as released, quiet_ultralytics():

@@ -1,7 +1,7 @@
 """`yolo10port export`: weights to safetensors under ultralytics' key names, plus the two files porters align with.
 
 Beside OUT.safetensors: OUT.manifest.json (key → shape, dtype, sha256 of the tensor's bytes) and OUT.modules.txt
-(the module tree). All three are written atomically.
+(the module tree). All three are checked before any work and renamed into place together.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 import torch
 
 from yolo10port import __version__
-from yolo10port.atomic import check_output_path, write_text_atomic
+from yolo10port.atomic import OutputTransaction, write_text_atomic
 from yolo10port.dumps.writer import StreamingSafetensorsWriter
 from yolo10port.errors import InputError
-from yolo10port.formats import WEIGHTS_FORMAT
+from yolo10port.formats import WEIGHTS_FORMAT, sidecar_paths
+from yolo10port.outputs import guard
 from yolo10port.weights.hf import default_output
 from yolo10port.weights.reader import Weights, read_weights
 
@@ -41,18 +42,17 @@ def tensor_sha256(tensor: torch.Tensor) -> str:
     return hashlib.sha256(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
 
 
-def sidecar_paths(out: Path) -> tuple[Path, Path]:
-    stem = out.with_suffix("") if out.suffix == ".safetensors" else out
-    return stem.with_name(stem.name + ".manifest.json"), stem.with_name(stem.name + ".modules.txt")
-
-
 def export_weights(model: Weights | str | Path, out: str | Path | None = None, dtype: str = "keep") -> ExportResult:
     """Write `model` (a weights file, or weights already read) as safetensors with its manifest and module tree."""
     if dtype not in EXPORT_DTYPES:
         raise InputError("--dtype", f"{dtype!r} is not one of {', '.join(EXPORT_DTYPES)}")
     model_path = model.path if isinstance(model, Weights) else Path(model)
     out = Path(out) if out else default_output(model_path, ".safetensors")
-    check_output_path(out, model_path)
+    manifest_path, modules_path = sidecar_paths(out)
+    # All three outputs are checked before the weights are read, and renamed into place together at the end.
+    outputs = OutputTransaction(
+        guard({"-o": out, "manifest (beside -o)": manifest_path, "module tree (beside -o)": modules_path}, [model_path])
+    )
     weights = model if isinstance(model, Weights) else read_weights(model_path)
     target = EXPORT_DTYPES[dtype]
     tensors = {
@@ -83,23 +83,23 @@ def export_weights(model: Weights | str | Path, out: str | Path | None = None, d
         raise InputError(
             model_path, f"its export would have a {header:,}-byte header, more than the 100 MB safetensors reads"
         )
-    manifest_path, modules_path = sidecar_paths(out)
     manifest = {
         k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch."), "sha256": tensor_sha256(v)}
         for k, v in tensors.items()
     }
     # Our own writer, not safetensors.save_file: that one serialises the metadata map in hash order, so two
     # exports of one checkpoint would differ in bytes. Ours keeps torch's key order and the metadata order.
-    writer = StreamingSafetensorsWriter(out)
-    try:
-        for key, tensor in tensors.items():
-            writer.add(key, tensor)
-        writer.close(metadata)
-    except BaseException:
-        writer.abort()
-        raise
-    write_text_atomic(manifest_path, json.dumps(manifest, indent=1) + "\n")
-    write_text_atomic(modules_path, module_tree_text(weights))
+    with outputs:
+        writer = StreamingSafetensorsWriter(out)
+        try:
+            for key, tensor in tensors.items():
+                writer.add(key, tensor)
+            writer.close(metadata)
+        except BaseException:
+            writer.abort()
+            raise
+        write_text_atomic(manifest_path, json.dumps(manifest, indent=1) + "\n")
+        write_text_atomic(modules_path, module_tree_text(weights))
     written = sorted({str(v.dtype).removeprefix("torch.") for v in tensors.values() if v.is_floating_point()})
     return ExportResult(weights, out, manifest_path, modules_path, len(tensors), nonfinite, ",".join(written))
 

@@ -7,7 +7,10 @@ it lets every later CI job compare with the light install (`yolo10port diff gold
 no torch, no ultralytics), and the index is what a cache key and a foreign reader need, without yolo10port.
 
 The folder is built beside its destination and renamed into place only when every dump is written: an interrupted
-run never leaves a half golden set that a later `diff` would take for a whole one.
+run never leaves a half golden set that a later `diff` would take for a whole one. An existing folder is replaced
+only when it provably is a golden set this tool wrote: its index.json carries the golden format, and it holds
+nothing but the files that index lists. Anything else (a folder that merely has an index.json, a set someone
+added a file to) is refused, and nothing is touched.
 """
 
 from __future__ import annotations
@@ -16,21 +19,19 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from yolo10port import __version__
-from yolo10port.atomic import write_error
+from yolo10port.atomic import scratch_path, write_error
 from yolo10port.compare.sets import GOLDEN_INDEX  # `index.json`: diff of two folders pairs only the dumps
 from yolo10port.dumps.keys import DECODED_HEAD
 from yolo10port.dumps.spec import RunSpec, resolve_input
 from yolo10port.errors import InputError
-from yolo10port.formats import sha256_file
+from yolo10port.formats import GOLDEN_FORMAT, sha256_file
 
-GOLDEN_FORMAT = "yolo10port-golden/1"
 DEFAULT_INPUTS = "ones,random:0,bus.jpg"  # ones alone hides a channel-order bug (its channels are identical)
 
 
@@ -102,23 +103,44 @@ def check_inputs(inputs: list[GoldenInput], spec: RunSpec) -> None:
             raise InputError("--inputs", f"{item.given!r}: {error.reason}") from None
 
 
+MAX_INDEX_BYTES = 64 << 20  # an index lists keys and floors: a few hundred kB at --depth all
+
+
+def not_ours(folder: Path) -> str | None:
+    """Why `folder` cannot be proven to be a golden set this tool wrote, or None when it is one: its index.json
+    carries GOLDEN_FORMAT, and it holds nothing but that index and the dump files the index lists."""
+    index = folder / GOLDEN_INDEX
+    if index.is_symlink() or not index.is_file():
+        return f"no {GOLDEN_INDEX}"
+    if index.stat().st_size > MAX_INDEX_BYTES:
+        return f"its {GOLDEN_INDEX} is larger than any golden index"
+    try:
+        data = json.loads(index.read_bytes())
+    except (OSError, ValueError):
+        return f"its {GOLDEN_INDEX} is not JSON"
+    if not isinstance(data, dict) or data.get("format") != GOLDEN_FORMAT:
+        return f"its {GOLDEN_INDEX} does not say format {GOLDEN_FORMAT}"
+    entries = data.get("inputs") if isinstance(data.get("inputs"), dict) else {}
+    listed = (entry.get("file") for entry in entries.values() if isinstance(entry, dict))
+    own = {GOLDEN_INDEX} | {name for name in listed if isinstance(name, str)}
+    others = sorted(p.name for p in folder.iterdir() if p.name not in own or p.is_dir() and not p.is_symlink())
+    if others:
+        more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+        return f"it also holds {others[0]}{more}, which the set's {GOLDEN_INDEX} does not list"
+    return None
+
+
 def check_destination(out: Path, *sources: Path) -> None:
-    """`out` may be missing, empty or an earlier golden set (replaced whole); anything else is refused, so that a
-    typo in -o never deletes a folder of other files."""
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(out, f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputError(out, f"output folder {parent} is not writable")
-    if not out.exists():
+    """`out` may be missing, empty or a golden set this tool wrote (replaced whole); anything else is refused, so
+    that a typo in -o never deletes a folder of other files."""
+    from yolo10port.outputs import guard
+
+    guard({}, sources, folders={"-o": out})  # folder writable, no link, not an input, holds no input
+    if not out.exists() or not any(out.iterdir()):
         return
-    if not out.is_dir():
-        raise InputError(out, "exists and is a file; a golden set is a folder")
-    if any(out.iterdir()) and not (out / GOLDEN_INDEX).is_file():
-        raise InputError(out, f"exists and is not a golden set (no {GOLDEN_INDEX}); choose another folder")
-    for source in sources:
-        if source.exists() and source.resolve().is_relative_to(out.resolve()):
-            raise InputError(out, f"would be replaced, but it holds the input {source}")
+    why = not_ours(out)
+    if why is not None:
+        raise InputError(out, f"exists and is not a golden set this tool wrote ({why}); nothing was replaced")
 
 
 def input_entry(item: GoldenInput, dump: Path) -> dict:
@@ -171,7 +193,8 @@ def make_golden(
     out = Path(out)
     if detections_only:
         spec = spec.but(depth=1, within=DECODED_HEAD)
-    check_destination(out, Path(weights_path), *(Path(i.source) for i in inputs))
+    sources = (Path(weights_path), *(Path(i.source) for i in inputs))
+    check_destination(out, *sources)
     check_inputs(inputs, spec)
     import torch
 
@@ -202,8 +225,11 @@ def make_golden(
         **({"floors": list(floors)} if floors else {}),
         "inputs": {},
     }
-    parent = out.parent if str(out.parent) else Path(".")
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=parent))
+    scratch = scratch_path(out, "golden")
+    try:
+        os.mkdir(scratch, 0o700)
+    except OSError as error:
+        raise write_error(out, error) from None
     try:
         for number, item in enumerate(inputs, 1):
             started = time.perf_counter()
@@ -218,11 +244,17 @@ def make_golden(
             seconds = time.perf_counter() - started
             progress(f"[{number}/{len(inputs)}] {item.given} → {item.file}: {len(entry['keys'])} keys, {seconds:.1f} s")
         (scratch / GOLDEN_INDEX).write_text(render_index(index))
-        os.chmod(scratch, 0o755)  # mkdtemp makes it 0700: a cache or a colleague must be able to read it
+        os.chmod(scratch, 0o755)  # made 0700 while being built: a cache or a colleague must be able to read it
+        check_destination(out, *sources)  # again, just before replacing: nothing may have been added meanwhile
         _move_into_place(scratch, out)
     except OSError as error:  # a full disk while writing the index or renaming: one line, nothing left behind
         shutil.rmtree(scratch, ignore_errors=True)
         raise write_error(out, error) from None
+    except InputError as error:  # a dump that could not be written names the folder the user gave, not the scratch
+        shutil.rmtree(scratch, ignore_errors=True)
+        if error.where is not None and Path(error.where).absolute().is_relative_to(scratch.absolute()):
+            raise InputError(out, error.reason) from None
+        raise
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -234,7 +266,8 @@ def _move_into_place(built: Path, out: Path) -> None:
     if not out.exists():
         os.replace(built, out)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=built.parent))
+    old = scratch_path(out, "old")
+    os.mkdir(old, 0o700)
     os.replace(out, old / out.name)
     try:
         os.replace(built, out)
