@@ -51,7 +51,7 @@ demo: $(FIXTURES)/yolov10s.pt
 	$(BIN)/yolo10port detect detector/yolov10n-shapes.pt detector/demo.png -o build/demo/demo-detections.png
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 # The edit-test loop (CI runs `make test`): the comparing rules, the CLI's messages and bad inputs, weights and the
 # clean model, on the n fixture; without the tests marked slow (larger scales, the fresh-venv install, README's
