@@ -148,7 +148,7 @@ def test_fixture_and_selftest_keep_ultralytics_chatter_and_temp_names_out(make_f
         env={**os.environ, "YOLO10PORT_CACHE": str(cache)},
     )
     assert selftest.returncode == 0, selftest.stdout[-2000:] + selftest.stderr
-    assert "every one of 13 planted bugs caught in its own layer" in selftest.stdout
+    assert "every one of 14 planted bugs caught in its own layer" in selftest.stdout
     assert list(work.iterdir()) == [] and "Optimizer stripped" not in selftest.stdout
 
 

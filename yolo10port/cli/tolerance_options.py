@@ -9,6 +9,13 @@ import typer
 
 from yolo10port.compare.rules import DEFAULT_ATOL, DEFAULT_RTOL, K_MEAN, K
 
+
+def _short(value: float) -> str:
+    """1e-05 → 1e-5, 0.0001 → 1e-4: how README and the printed rule write the fixed rule's defaults."""
+    mantissa, _, exponent = f"{value:.0e}".partition("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 KOption = Annotated[
     float | None,
     typer.Option(help=f"floor rule: the multiple of the noise floor allowed on max-abs (default {K:g})"),
@@ -19,7 +26,9 @@ KMeanOption = Annotated[
         "--k-mean", help=f"floor rule: the multiple of the mean noise floor allowed on mean-abs (default {K_MEAN:g})"
     ),
 ]
-AtolOption = Annotated[float | None, typer.Option(help=f"fixed rule: absolute tolerance (default {DEFAULT_ATOL:g})")]
+AtolOption = Annotated[
+    float | None, typer.Option(help=f"fixed rule: absolute tolerance (default {_short(DEFAULT_ATOL)})")
+]
 RtolOption = Annotated[
-    float | None, typer.Option(help=f"fixed rule: × max|reference| of the row (default {DEFAULT_RTOL:g})")
+    float | None, typer.Option(help=f"fixed rule: × max|reference| of the row (default {_short(DEFAULT_RTOL)})")
 ]
