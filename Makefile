@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FIXTURES := build/fixtures
 
-.PHONY: install demo test test-fast lint format clean golden-summaries bench calibrate calibrate-trained val-shapes litert-export wheel calibrate-precision
+.PHONY: install demo test test-all test-fast lint format clean golden-summaries bench calibrate calibrate-trained val-shapes litert-export wheel calibrate-precision
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ demo: $(FIXTURES)/yolov10s.pt
 	$(BIN)/yolo10port detect detector/yolov10n-shapes.pt detector/demo.png -o build/demo/demo-detections.png
 
 test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not extended" --durations=30
+
+# Everything, the extended walks too (README's examples run in order, bench's contention probe, selftest's table,
+# spec of b/l/x): what to run before a release.
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=30
 
 # The edit-test loop (CI runs `make test`): the comparing rules, the CLI's messages and bad inputs, weights and the

@@ -228,7 +228,7 @@ def readme_block(after: str) -> list[list[str]]:
     return [w for w in words if w and w[0] == "yolo10port"]
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 def test_readme_examples_run_in_order(make_fixture, tmp_path, bus):
     import shutil
 
@@ -506,6 +506,7 @@ def test_threads_option_on_every_command_that_runs_a_model(graphs, tmp_path):
         assert f.metadata()["threads"] == "1"  # what ONNX Runtime was told
 
 
+@pytest.mark.extended
 def test_bench_warns_on_a_shared_cpu_instead_of_printing_ratios(make_fixture, tmp_path):
     import shutil
     import subprocess
@@ -540,7 +541,7 @@ def test_bench_warns_on_a_shared_cpu_instead_of_printing_ratios(make_fixture, tm
 # --- 16: the selftest table's wording ------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.extended
 def test_selftest_table_says_what_was_planted_and_has_a_legend(make_fixture):
     from yolo10port.workflows.selftest.mutations import WEIGHT_MUTATIONS
 

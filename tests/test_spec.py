@@ -23,7 +23,7 @@ def by_path(spec: dict) -> dict[str, dict]:
 
 
 def scale_param(scale: str):
-    return pytest.param(scale, marks=pytest.mark.slow) if scale in "blx" else scale
+    return pytest.param(scale, marks=pytest.mark.extended) if scale in "blx" else scale
 
 
 @pytest.mark.parametrize("scale", [scale_param(s) for s in "nsmblx"])
