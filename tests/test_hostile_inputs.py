@@ -664,7 +664,7 @@ def test_every_command_prints_input_text_literally(env, tmp_path):
         "golden": (["golden", broken, "-o", tmp_path / "g"], 2, (broken_shown,)),
         "check": (["check", broken], 2, (broken_shown,)),
         "onnx": (["onnx", broken, "-o", tmp_path / "o.onnx"], 2, (broken_shown,)),
-        "detect": (["detect", broken, tmp_path / "[v2].png"], 2, (broken_shown,)),
+        "detect": (["detect", broken, tmp_path / "[v2].png"], 2, ("[v2].png: no such file",)),  # inputs checked first
         "fixture": (["fixture", "--scale", "[/]", "-o", tmp_path / "f.pt"], 2, ("'[/]'",)),
         "diff-missing": (["diff", dump, tmp_path / f"nope[/]{ESCAPE}.safetensors"], 2, (f"nope[/]{SHOWN}",)),
         "usage": (["diff", dump, dump, "--format", "[/]pdf"], 2, ("'[/]pdf'",)),
