@@ -10,7 +10,7 @@ import typer
 from yolo10port.compare.rules import DEFAULT_ATOL, DEFAULT_RTOL, K_MEAN, K
 
 
-def _short(value: float) -> str:
+def short_number(value: float) -> str:
     """1e-05 → 1e-5, 0.0001 → 1e-4: how README and the printed rule write the fixed rule's defaults."""
     mantissa, _, exponent = f"{value:.0e}".partition("e")
     return f"{mantissa}e{int(exponent)}"
@@ -27,8 +27,8 @@ KMeanOption = Annotated[
     ),
 ]
 AtolOption = Annotated[
-    float | None, typer.Option(help=f"fixed rule: absolute tolerance (default {_short(DEFAULT_ATOL)})")
+    float | None, typer.Option(help=f"fixed rule: absolute tolerance (default {short_number(DEFAULT_ATOL)})")
 ]
 RtolOption = Annotated[
-    float | None, typer.Option(help=f"fixed rule: × max|reference| of the row (default {_short(DEFAULT_RTOL)})")
+    float | None, typer.Option(help=f"fixed rule: × max|reference| of the row (default {short_number(DEFAULT_RTOL)})")
 ]
