@@ -58,9 +58,6 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=30
 
-# The edit-test loop (CI runs `make test`): the comparing rules, the CLI's messages and bad inputs, weights and the
-# clean model, on the n fixture; without the tests marked slow (larger scales, the fresh-venv install, README's
-# examples, selftest) or gpu. README, "Installation", gives both times.
 # The edit-test loop: the comparison side on small hand-made dumps, val's box classes, a numpy port's isolated
 # error, TOML, tables and plots; no model is exported or run at 640.
 FAST_TESTS := tests/test_newcomer.py tests/test_isolated_port.py tests/test_val.py::test_each_box_is_classified_for_its_own_reason
