@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS
+from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, in_selection
 from yolo10port.errors import InputError
 
 PARAM_MAGIC = "7767517"
@@ -247,15 +247,7 @@ class NcnnMap:
     notes: list[str] = field(default_factory=list)
 
     def select(self, depth: int | None, within: str | None = None) -> list[str]:
-        def wanted(key: str) -> bool:
-            if key == DETECTIONS:
-                return within in (None, DECODED_HEAD)
-            path = key.split("#")[0]
-            if within is not None and path != within and not path.startswith(within + "."):
-                return False
-            return depth is None or path.count(".") <= depth
-
-        return [key for key in [*self.blobs, DETECTIONS] if wanted(key)]
+        return [key for key in [*self.blobs, DETECTIONS] if in_selection(key, depth, within)]
 
     def first_conv_input(self, key: str) -> str | None:
         """The blob a module reads (its first conv's input, before any Split copy), for feeding it alone."""

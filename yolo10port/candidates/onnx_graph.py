@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, INPUT
+from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, INPUT, in_selection
 from yolo10port.errors import InputError
 
 TOP_LEVEL = re.compile(r"model\.\d+")
@@ -284,16 +284,7 @@ class GraphMap:
 
     def select(self, depth: int | None, within: str | None = None) -> list[str]:
         """The keys a dump at `depth` (None = every module) holds, inside `within` when given, execution order."""
-
-        def wanted(key: str) -> bool:
-            if key == DETECTIONS:
-                return within in (None, DECODED_HEAD)
-            path = key.split("#")[0]
-            if within is not None and path != within and not path.startswith(within + "."):
-                return False
-            return depth is None or module_depth(key) <= depth
-
-        return [key for key in self.values if wanted(key)]
+        return [key for key in self.values if in_selection(key, depth, within)]
 
 
 def refuse_unsupported(graph: OnnxGraph) -> None:

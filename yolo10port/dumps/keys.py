@@ -43,3 +43,14 @@ def rows_of(key: str, array: np.ndarray) -> list[tuple[str, np.ndarray]]:
     if is_decoded_head(key, array.shape):
         return [(f"{key}/boxes", array[:, :BOX_SIDES]), (f"{key}/scores", array[:, BOX_SIDES:])]
     return [(key, array)]
+
+
+def in_selection(key: str, depth: int | None, within: str | None = None) -> bool:
+    """Whether a dump at `depth` (None = every module), inside `within` when given, holds `key`: what every candidate
+    that maps a graph to module paths (ONNX, ncnn) selects by. `#k` (a repeated call) does not count as depth."""
+    if key == DETECTIONS:
+        return within in (None, DECODED_HEAD)
+    path = key.split("#")[0]
+    if within is not None and path != within and not path.startswith(within + "."):
+        return False
+    return depth is None or path.count(".") <= depth
