@@ -32,6 +32,7 @@ from yolo10port.candidates.onnx_graph import (
     tagged,
     with_outputs,
 )
+from yolo10port.candidates.quantized import is_quantized, scheme_json
 from yolo10port.compare.engine import Report
 from yolo10port.dumps.inputs import ModelInput, make_input
 from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, HEAD, INPUT_MARK
@@ -159,7 +160,10 @@ def open_session(path: str | Path, runtime: str, device: str = "cpu") -> Callabl
 
 
 def graph_precision(graph: OnnxGraph) -> str:
-    """float16 when the graph's convolution weights are float16 (a half-precision export or conversion)."""
+    """int8 when the graph holds quantize/dequantize ops (a QDQ port: its float ops run on dequantized 8-bit
+    values), float16 when its convolution weights are float16 (a half-precision export or conversion)."""
+    if is_quantized(graph.nodes):
+        return "int8"
     weight = conv_weight(graph, "model.0.conv")
     return "float16" if weight is not None and weight.dtype == np.float16 else "float32"
 
@@ -226,6 +230,29 @@ def no_counterpart(keys: list[str], tree: dict[str, str], depth: int | None, wit
     return absent
 
 
+def top_k(gmap: GraphMap) -> int | None:
+    """The k of the graph's first top-k (ultralytics' max_det), when it is a constant."""
+    node = next((node for node in gmap.graph.nodes if node.op_type == "TopK" and len(node.input) > 1), None)
+    k = gmap.graph.array(node.input[1]) if node is not None else None
+    return int(np.asarray(k).reshape(-1)[0]) if k is not None and np.asarray(k).size else None
+
+
+def check_top_k(path: Path, gmap: GraphMap, shape: tuple[int, ...]) -> None:
+    """A top-k over more boxes than the input has anchors fails inside the runtime: say so, before it runs."""
+    k = top_k(gmap)
+    if k is None or len(shape) != 4:
+        return
+    count = lambda h, w: sum((h // stride) * (w // stride) for stride in (8, 16, 32))  # noqa: E731
+    anchors = count(shape[2], shape[3])
+    if anchors < k:
+        smallest = next(size for size in range(32, 1 << 16, 32) if count(size, size) >= k)
+        raise InputError(
+            "--imgsz",
+            f"{path.name} keeps the top {k} boxes (max_det), but a {shape[2]}×{shape[3]} input has only {anchors} "
+            f"anchors: use --imgsz {smallest} or more, or export with a smaller max_det",
+        )
+
+
 def fit_input(path: Path, gmap: GraphMap, spec: RunSpec, auto_square: bool) -> tuple[ModelInput, RunSpec, str]:
     """The input `spec` describes, checked against a static graph's input shape, with the runtime not yet loaded
     (a refusal costs no runtime import): (input, the spec it was made with, a note or "")."""
@@ -233,6 +260,7 @@ def fit_input(path: Path, gmap: GraphMap, spec: RunSpec, auto_square: bool) -> t
     wanted = gmap.input_shape
     shape = tuple(model_input.tensor.shape)
     if not gmap.static or shape == wanted:
+        check_top_k(path, gmap, shape)
         return model_input, spec, ""
     dims, got = "×".join(map(str, wanted)), "×".join(map(str, shape))
     source = Path(spec.input)
@@ -415,6 +443,7 @@ class GraphCandidate:
             "onnx_nodes": json.dumps({key: self.gmap.nodes[key] for key in keys}),
             "no_counterpart": json.dumps(absent),
             **({"scale": self.scale} if self.scale else {}),
+            **({"quantization": scheme_json(self.graph)} if is_quantized(self.graph.nodes) else {}),
             **({"weights_sha256": self.weights_sha256} if self.weights_sha256 else {}),
         }
 
@@ -427,6 +456,8 @@ class GraphCandidate:
 
     def precision(self) -> str:
         """What the run truly computed in: OpenVINO's compiled precision (read back), else the graph's weights."""
+        if is_quantized(self.graph.nodes):
+            return "int8"  # whatever OpenVINO's hint: it runs the Q/DQ pairs as 8-bit (its LPT transformations)
         if isinstance(self.runtime, OpenVino):
             compiled = self.runtime.precision or self.runtime.hint
             return FROM_OPENVINO.get(compiled, compiled)

@@ -24,6 +24,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from yolo10port.candidates.quantized import DEQUANTIZE, QUANTIZE, constant_dequantized
 from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, INPUT, in_selection
 from yolo10port.errors import InputError
 
@@ -32,7 +33,9 @@ REPEATED_CALL = re.compile(r"^(.+)_(\d+)$")  # `m_1`: the second call of module 
 SHAPE_READERS = {"Shape", "Size"}  # they read a tensor's shape, not its values: not a use of the module's output
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16}
 # Between the decoded (B, 4 + nc, anchors) tensor and the top-k: what ultralytics' end-to-end postprocess puts there.
+# A quantized graph adds its Q/DQ pairs along the way (candidates/quantized.py).
 TOP_K_FEEDERS = {"ReduceMax", "Split", "Slice", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Cast", "Identity"}
+TOP_K_FEEDERS |= {QUANTIZE, DEQUANTIZE}
 EXPORTS = "yolo export model=M.pt format=onnx nms=False, or yolo10port onnx M.pt"
 FIX_EXPORT = f"export it again with nms=False ({EXPORTS})"
 
@@ -148,7 +151,8 @@ class OnnxGraph:
         )
 
     def array(self, value: str) -> np.ndarray | None:
-        """A constant's data: an initializer, or a Constant node's value; None for a computed value."""
+        """A constant's data: an initializer, a Constant node's value, or the DequantizeLinear of constants (a
+        quantized weight, dequantized as the runtime does); None for a computed value."""
         if value in self.initializers:
             return numpy_helper.to_array(self.initializers[value])
         i = self.producer.get(value)
@@ -156,6 +160,8 @@ class OnnxGraph:
             for attribute in self.nodes[i].attribute:
                 if attribute.name == "value":
                     return numpy_helper.to_array(attribute.t)
+        if i is not None and self.nodes[i].op_type == DEQUANTIZE and value not in self.dynamic:
+            return constant_dequantized(self, self.nodes[i])
         return None
 
     def value_bytes(self, input_shape: tuple[int, ...]) -> dict[str, int]:
@@ -338,7 +344,7 @@ def find_decoded(graph: OnnxGraph) -> str:
         if node.op_type != "TopK":
             continue
         value = node.input[0]
-        for _ in range(len(TOP_K_FEEDERS) + 4):
+        for _ in range(3 * len(TOP_K_FEEDERS)):
             producer = graph.node_of(value)
             if producer is None:
                 break
@@ -457,7 +463,9 @@ def extract(graph: OnnxGraph, output: str, key: str) -> Subgraph:
             initializers.append(value)
             continue
         i = graph.producer.get(value)
-        if i is None or (i not in inside and value in graph.dynamic):
+        # An unscoped Q/DQ (the image's own pair) is the reading module's: run it with the module.
+        unscoped_qdq = i is not None and not graph.keys_of[i] and graph.nodes[i].op_type in (QUANTIZE, DEQUANTIZE)
+        if i is None or (i not in inside and value in graph.dynamic and not unscoped_qdq):
             inputs.append(value)  # the graph input, or a value another module computed
             continue
         needed.add(i)

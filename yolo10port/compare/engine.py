@@ -23,6 +23,7 @@ from yolo10port.compare.hints import gather, likely_cause
 from yolo10port.compare.input_check import INPUT_RULE, check_input
 from yolo10port.compare.integrity import ImplausibleFloor, check_floor
 from yolo10port.compare.metrics import tensor_error
+from yolo10port.compare.quantized import apply_quantized_rule, is_quantized_meta, ranking_dict
 from yolo10port.compare.require import require_matcher
 from yolo10port.compare.rows import LayerRow
 from yolo10port.compare.rules import Tolerances
@@ -54,6 +55,7 @@ class Report:
     drill: Report | None = None  # the sub-report of the first failing layer, hooked at every depth
     labels: dict[str, str] = field(default_factory=dict)  # display names of the two sides (check's temp files)
     evidence: dict = field(default_factory=dict)  # tensor facts the hints need, measured while the dumps were open
+    quantized: bool = False  # an INT8 candidate: rows are SQNR/PCC diagnosis, the verdict is val's (compare/quantized)
 
     @property
     def culprit(self) -> str | None:
@@ -66,7 +68,7 @@ class Report:
         failed = next((row.name for row in self.layers if not row.passed), None)
         if failed is None and self.required:
             failed = self.required[0]
-        if failed is None and self.detections is not None and not self.detections.passed:
+        if failed is None and self.detections is not None and not self.detections.passed and not self.quantized:
             return DETECTIONS
         return failed
 
@@ -108,6 +110,7 @@ class Report:
             "reference_producer": self.reference_meta.get("producer"),
             "candidate_producer": self.candidate_meta.get("producer"),
             "input": self.reference_meta.get("input"),
+            **({"quantized": ranking_dict(self)} if self.quantized else {}),
         }
 
 
@@ -205,6 +208,8 @@ def diff_dumps(
                     continue
                 module_type = types.get(name) or cand_types.get(cand_name, "")
                 report.layers += compare_key(name, module_type, ref, cand, tol, floors, mean_floors)
+            if is_quantized_meta(cand_meta) and precision is None:
+                apply_quantized_rule(report)
             try:  # a hint is advice: a signature that cannot be measured never turns a verdict into an error
                 report.evidence = gather(report, lambda key: _pair(ref_file, cand_file, key, alignment.pairs))
             except (ValueError, IndexError, FloatingPointError, MemoryError):
@@ -326,7 +331,7 @@ def judge(
     error = tensor_error(ref, cand)
     row = LayerRow(name, module_type, list(ref.shape), floor=floor, mean_floor=mean_floor)
     row.max_abs, row.mean_abs, row.max_rel = error.max_abs, error.mean_abs, error.max_rel
-    row.cosine, row.pcc, row.ref_max_abs = error.cosine, error.pcc, error.ref_max_abs
+    row.cosine, row.pcc, row.ref_max_abs, row.sqnr = error.cosine, error.pcc, error.ref_max_abs, error.sqnr
     # Both tests grant ε at the row's largest magnitude (README, "Comparing and tolerances"): float32 resolves every
     # element only as finely as the largest values it is computed with (a sigmoid through 0.5 + ½·tanh, a sum of
     # large partial products), so ε · mean|ref| asked more of a sparse row than float32 can give.

@@ -34,6 +34,9 @@ class Hint:
     name: str
     claims: str  # the cause, in a few words (the confusion table's column)
     detect: Callable[[object, dict], str | None]  # (report, facts) → the sentence, or None
+    # Asked of quantized candidates' reports only (compare/quantized.py), whose rows are diagnosis; the float hints
+    # are never asked of those (a float-rounding or BatchNorm story is wrong for an INT8 port).
+    quantized: bool = False
 
 
 # --- facts measured on tensors while the dumps are open ------------------------------------------------------------
@@ -339,6 +342,61 @@ def upsample_mode(report, facts) -> str | None:
     )
 
 
+# A head's scores below this PCC while its boxes keep above the second: the one-scale collapse (measured on the n
+# fixture, bus.jpg 256 px, full QDQ: scores PCC 0.00, boxes 0.97; with the decode left in float scores 0.9+).
+HEAD_COLLAPSE_PCC = (0.2, 0.9)
+ATTENTION_TYPES = ("PSA", "Attention")
+
+
+def _head(report) -> dict:
+    return {row.name: row for row in report.layers if row.name in (SCORES, BOXES) and row.pcc is not None}
+
+
+def head_concat(report, _facts) -> str | None:
+    head = _head(report)
+    if not report.quantized or SCORES not in head or BOXES not in head:
+        return None
+    scores, boxes = head[SCORES], head[BOXES]
+    if not (scores.pcc < HEAD_COLLAPSE_PCC[0] and boxes.pcc >= HEAD_COLLAPSE_PCC[1]):
+        return None
+    return (
+        f"scores PCC {scores.pcc:.2f} while boxes are fine (PCC {boxes.pcc:.2f}): consistent with one quantization "
+        "scale for both, the head's Concat of boxes (0–imgsz px) and sigmoid scores (0–1), which rounds every score "
+        "to the same step; keep the head's decode in float (exclude its Concat/Sigmoid/DFL nodes from quantization)"
+    )
+
+
+def _worst_step(report) -> tuple[object, float] | None:
+    """The body row (model.0–22) that loses the most: the lowest isolated SQNR where measured, else the largest
+    drop of chained SQNR from the row before it."""
+    body = [r for r in report.layers if r.rule == "int8" and not r.name.startswith(("model.23", "detections"))]
+    isolated = [r for r in body if r.isolated_sqnr is not None]
+    if isolated:
+        worst = min(isolated, key=lambda r: r.isolated_sqnr)
+        return worst, worst.isolated_sqnr
+    steps = [(b, a.sqnr - b.sqnr) for a, b in zip(body, body[1:]) if a.sqnr is not None and b.sqnr is not None]
+    return max(steps, key=lambda step: step[1], default=None)
+
+
+def attention_quantized(report, _facts) -> str | None:
+    found = _worst_step(report) if report.quantized else None
+    if found is None:
+        return None
+    row, figure = found
+    if row.type not in ATTENTION_TYPES and ".attn" not in row.name:
+        return None
+    measure = (
+        f"its own SQNR alone is {figure:.1f} dB, the lowest of the body"
+        if row.isolated_sqnr is not None
+        else f"chained SQNR drops {figure:.1f} dB there, the largest step of the body"
+    )
+    return (
+        f"{row.name} ({row.type}) loses the most ({measure}): consistent with quantized attention, whose softmax "
+        "probabilities and q·k products do not fit one 8-bit scale; keep model.10's attention (MatMul, Softmax) in "
+        "float, or calibrate it on more images"
+    )
+
+
 def accumulated(report, _facts) -> str | None:
     if report.isolated and report.culprit is None and not report.passed:
         return (
@@ -361,20 +419,35 @@ HINTS: tuple[Hint, ...] = (
     Hint("concat-order", "Concat inputs swapped", concat_order),
     Hint("upsample-mode", "upsample not nearest", upsample_mode),
     Hint("accumulated", "rounding amplified", accumulated),
+    Hint("head-concat", "one scale for boxes and scores", head_concat, quantized=True),
+    Hint("attention-int8", "attention quantized", attention_quantized, quantized=True),
 )
+
+
+def _asked(report) -> list[Hint]:
+    """The hints that apply to this report: the quantized ones for an INT8 candidate, the float ones otherwise."""
+    quantized = bool(getattr(report, "quantized", False))
+    return [hint for hint in HINTS if hint.quantized == quantized]
+
+
+def _silent(report) -> bool:
+    """A passing float report needs no cause; a quantized one is diagnosis, asked whether or not it 'passes'."""
+    return report.passed and not getattr(report, "quantized", False)
 
 
 def firing(report) -> list[str]:
     """The names of every hint whose signature the report shows (the confusion table's row)."""
-    if report.passed:
+    if _silent(report):
         return []
     facts = getattr(report, "evidence", {}) or {}
-    return [hint.name for hint in HINTS if hint.detect(report, facts)]
+    return [hint.name for hint in _asked(report) if hint.detect(report, facts)]
 
 
 def likely_cause(report) -> str | None:
     """The first hint (in the table's order) that fires, or None."""
-    if report.passed:
+    if _silent(report):
         return None
     facts = getattr(report, "evidence", {}) or {}
-    return next((text for hint in HINTS if (text := hint.detect(report, facts))), None)
+    if getattr(report, "quantized", False):  # diagnosis: every signature that shows, not just the first
+        return "; ".join(text for hint in _asked(report) if (text := hint.detect(report, facts))) or None
+    return next((text for hint in _asked(report) if (text := hint.detect(report, facts))), None)

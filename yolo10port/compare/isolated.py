@@ -16,6 +16,7 @@ import numpy as np
 
 from yolo10port.compare.engine import LayerRow, Report
 from yolo10port.compare.metrics import tensor_error
+from yolo10port.compare.quantized import QUANTIZED_RULE
 from yolo10port.dumps.keys import INPUT_MARK, rows_of
 from yolo10port.dumps.reader import DumpReader, read_dump_metadata
 from yolo10port.errors import InputError
@@ -50,7 +51,11 @@ def fill_isolated(row: LayerRow, ref: np.ndarray, output: np.ndarray) -> None:
     """Set a row's isolated columns from its module's own output, judged against the row's limit."""
     error = tensor_error(ref, output)
     row.isolated_max_abs, row.isolated_max_rel = error.max_abs, error.max_rel
+    row.isolated_sqnr, row.isolated_pcc = error.sqnr, error.pcc
     finite = not (error.nonfinite_cand or error.nonfinite_ref)
+    if row.rule == QUANTIZED_RULE:  # diagnosis, not a gate: only a non-finite output fails alone
+        row.isolated_passed = finite
+        return
     within = row.limit is not None and error.max_abs <= row.limit
     if row.mean_limit is not None:
         within = within and error.mean_abs <= row.mean_limit

@@ -19,6 +19,15 @@ class TensorError:
     ref_mean_abs: float
     nonfinite_ref: int
     nonfinite_cand: int
+    sqnr: float = math.inf  # dB: 10·log10(Σ ref² ÷ Σ (cand − ref)²), the quantized rows' measure (∞ when exact)
+
+
+def sqnr_db(ref64: np.ndarray, diff_energy: float) -> float:
+    """Signal-to-quantization-noise ratio in dB, as ONNX Runtime's qdq_loss_debug computes it."""
+    if diff_energy == 0:
+        return math.inf
+    signal = float((ref64**2).sum())
+    return 10 * math.log10(signal / diff_energy) if signal > 0 else -math.inf
 
 
 def _correlation(a: np.ndarray, b: np.ndarray, identical: bool) -> float:
@@ -40,9 +49,10 @@ def tensor_error(ref: np.ndarray, cand: np.ndarray) -> TensorError:
         magnitude = np.abs(ref64)
         return TensorError(
             nan, nan, nan, nan, nan, float(np.nanmax(magnitude)), float(np.nanmean(magnitude)), nonfinite_ref,
-            nonfinite_cand,
+            nonfinite_cand, nan,
         )  # fmt: skip
     diff = np.abs(cand64 - ref64)
+    sqnr = sqnr_db(ref64, float((diff**2).sum()))
     ref_max = float(np.abs(ref64).max())
     max_abs = float(diff.max())
     identical = max_abs == 0.0
@@ -56,4 +66,5 @@ def tensor_error(ref: np.ndarray, cand: np.ndarray) -> TensorError:
         ref_mean_abs=float(np.abs(ref64).mean()),
         nonfinite_ref=nonfinite_ref,
         nonfinite_cand=nonfinite_cand,
+        sqnr=sqnr,
     )

@@ -15,6 +15,8 @@ from xml.etree import ElementTree as ET
 from yolo10port.compare.drill_rows import blame
 from yolo10port.compare.engine import LayerRow, Report
 from yolo10port.compare.input_check import INPUT_RULE
+from yolo10port.compare.quantized import QUANTIZED_RULE
+from yolo10port.compare.quantized import verdict_line as quantized_verdict
 from yolo10port.shown import literal
 
 # The JSON report's shape, one for `diff` and `check`, one comparison or many (README, "The JSON report"; the JSON
@@ -71,11 +73,17 @@ def _rule_text(report: Report) -> str:
         )
     if "fixed" in rules:
         parts.append(f"fixed rule: max-abs ≤ {tol['atol']:g} + {tol['rtol']:g} · max|ref|")
+    if QUANTIZED_RULE in rules:
+        parts.append("int8 rule: SQNR and PCC per row, diagnosis only (the verdict is val's)")
     return "; ".join(parts) or "no numeric rows"
 
 
 def verdict(report: Report) -> str:
-    """One line: PASS or FAIL, where, and why."""
+    """One line: PASS or FAIL, where, and why; a quantized candidate's line says it is diagnosis (quantized.py)."""
+    if report.quantized and report.passed:
+        hint = report.hint
+        line = quantized_verdict(report, report.candidate_meta.get("graph") or "CANDIDATE")
+        return line + (f". Likely cause: {hint}" if hint else "")
     det = report.detections
     det_text = ""
     if det is not None:
@@ -139,6 +147,8 @@ def unlisted_lines(report: Report) -> list[str]:
 
 
 def _result(row: LayerRow) -> str:
+    if row.rule == QUANTIZED_RULE and row.passed:
+        return "diagnosis"
     return "PASS" if row.passed else f"FAIL {row.reason}".rstrip()
 
 
@@ -164,6 +174,11 @@ def _columns(report: Report, rich: bool) -> list[tuple[str, Callable[[LayerRow],
         ("cosine", lambda r: _num(r.cosine, ".7f")),
         ("PCC", lambda r: _num(r.pcc, ".7f")),
     ]
+    if report.quantized:
+        columns.append(("SQNR dB", lambda r: _num(r.sqnr, ".1f")))
+        if report.isolated:
+            columns.append(("iso SQNR dB", lambda r: _num(r.isolated_sqnr, ".1f")))
+            columns.append(("iso PCC", lambda r: _num(r.isolated_pcc, ".4f")))
     if any(row.rule == "floor" for row in report.layers):
         columns.append(("floor", lambda r: _num(r.floor)))
         columns.append(("× floor", lambda r: _num(r.floor_multiple, ".1f")))
@@ -203,11 +218,15 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
     first = report.first_failure
     for row in report.layers:
         result = "[green]PASS[/]" if row.passed else f"[red]FAIL[/] {literal(row.reason)}".rstrip()
+        if row.rule == QUANTIZED_RULE and row.passed:
+            result = "[yellow]diagnosis[/]"
         cells = [literal(cell(row)) if name in ("layer", "type") else cell(row) for name, cell in columns]
         table.add_row(*cells, result, style="bold red" if row.name == first else None)
     det = report.detections
     if det is not None:
         result = f"[green]PASS[/] {det.matched}/{det.total}" if det.passed else f"[red]FAIL[/] {literal(det.reason)}"
+        if report.quantized:
+            result = f"[yellow]diagnosis[/] {det.matched}/{det.total} matched"
         table.add_row(*_detections_cells(report, columns), result, style="bold red" if first == "detections" else None)
     print_uncut(console, table)
     for line in unlisted_lines(report):

@@ -35,6 +35,11 @@ class LayerRow:
     isolated_max_abs: float | None = None
     isolated_max_rel: float | None = None
     isolated_passed: bool | None = None
+    # Quantized candidates (compare/quantized.py): signal-to-quantization-noise in dB, chained and isolated, and the
+    # isolated PCC; set on every row, read as the diagnosis of int8 rows.
+    sqnr: float | None = None
+    isolated_sqnr: float | None = None
+    isolated_pcc: float | None = None
 
     @property
     def margin(self) -> float | None:
