@@ -27,7 +27,8 @@ def test_every_hint_fires_for_its_own_kind_and_no_other(planted):
     _, _, table = planted
     assert not wrong_cells(table), render(table)
     owners = {owner for owner in OWNERS.values() if owner}
-    assert owners == {hint.name for hint in HINTS} - {"accumulated"}  # accumulated needs isolated error: check
+    # accumulated and attention-int8 need isolated error (check; tests/test_int8_candidates.py for the latter)
+    assert owners == {hint.name for hint in HINTS} - {"accumulated", "attention-int8"}
     assert set(OWNERS) <= set(table) and len(table) >= 24
 
 

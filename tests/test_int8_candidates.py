@@ -15,7 +15,7 @@ import onnx
 import pytest
 from safetensors import safe_open
 
-from tests.conftest import assert_input_error, run_cli
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DETECTOR = ROOT / "detector" / "yolov10n-shapes.pt"
@@ -71,18 +71,24 @@ def int8(tmp_path_factory) -> dict[str, Path]:
     finally:
         sys.path.remove(str(ROOT / "detector"))
     folder = tmp_path_factory.mktemp("int8")
-    data = make_dataset(folder / "shapes", train=CALIBRATION, val=3, imgsz=IMGSZ).parent
+    data = make_dataset(folder / "shapes", train=CALIBRATION, val=2, imgsz=IMGSZ).parent
     graph = export_onnx(DETECTOR, folder / "shapes.onnx", imgsz=IMGSZ)
     quantized = quantize(graph, folder / "shapes-int8.onnx", _images(data, "train"))
     return {"float": graph, "int8": quantized, "val": data / "images" / "val", "image": _images(data, "val")[0]}
 
 
-def test_run_maps_every_layer_through_the_qdq_pairs(int8, tmp_path):
-    out = tmp_path / "int8.safetensors"
-    result = run_cli("run", int8["int8"], "--imgsz", IMGSZ, "--input", int8["image"], "--square", "-o", out)
+@pytest.fixture(scope="module")
+def random_dump(int8, tmp_path_factory) -> Path:
+    """`run int8.onnx` through the real command line, on random:0 (reused by the diff test)."""
+    out = tmp_path_factory.mktemp("run") / "int8.safetensors"
+    result = run_cli("run", int8["int8"], "--imgsz", IMGSZ, "--input", "random:0", "-o", out)
     assert result.returncode == 0, result.stderr
     assert "matches none of the six" not in result.stdout + result.stderr  # recognised: dequantized stem weight
-    with safe_open(str(out), "np") as dump:
+    return out
+
+
+def test_run_maps_every_layer_through_the_qdq_pairs(random_dump):
+    with safe_open(str(random_dump), "np") as dump:
         keys, meta = set(dump.keys()), dump.metadata()
         head = dump.get_tensor("model.23")
     assert {f"model.{i}" for i in range(23)} | {"model.23", "detections"} <= keys
@@ -122,26 +128,23 @@ def test_check_ranks_layers_by_sqnr_and_names_the_head_collapse(int8, tmp_path):
         assert wrong not in result.stdout, wrong  # no float story told about an INT8 graph
 
 
-def test_diff_on_random_input_warns_that_noise_cannot_judge_int8(int8, tmp_path):
-    from yolo10port.candidates.graph import GraphCandidate
+def test_diff_on_random_input_warns_that_noise_cannot_judge_int8(random_dump, tmp_path):
+    from safetensors.numpy import save_file
+
     from yolo10port.dumps.spec import RunSpec
     from yolo10port.reference.dump import dump_reference
 
-    spec = RunSpec(input="random:0", imgsz=IMGSZ)
-    reference = dump_reference(DETECTOR, tmp_path / "reference.safetensors", spec)
-    candidate = GraphCandidate.open(int8["int8"], "onnxruntime").dump(tmp_path / "int8.safetensors", spec)
-    result = run_cli("diff", reference, candidate)
+    reference = dump_reference(DETECTOR, tmp_path / "reference.safetensors", RunSpec(input="random:0", imgsz=IMGSZ))
+    result = run_cli("diff", reference, random_dump)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "random inputs cannot judge INT8" in result.stdout and "INT8 DIAGNOSIS" in result.stdout
     assert "FAIL" not in result.stdout  # no float-floor verdict on an int8 row
     # The same dump declared float32 is judged by the floor, and fails from model.0: the rule follows the metadata.
-    with safe_open(str(candidate), "np") as dump:
+    with safe_open(str(random_dump), "np") as dump:
         tensors, meta = {k: dump.get_tensor(k) for k in dump.keys()}, dump.metadata()
-    from safetensors.numpy import save_file
-
     undeclared = tmp_path / "undeclared.safetensors"
-    meta = {k: v for k, v in meta.items() if k != "quantization"} | {"precision": "float32"}
-    save_file(tensors, str(undeclared), meta)
+    declared = {k: v for k, v in meta.items() if k != "quantization"} | {"precision": "float32"}
+    save_file(tensors, str(undeclared), declared)
     assert run_cli("diff", reference, undeclared).returncode == 1
 
 
@@ -156,15 +159,22 @@ def test_val_takes_the_int8_graph(int8):
 
 
 def test_top_k_beyond_the_anchors_is_an_imgsz_error(int8, tmp_path):
+    from yolo10port.candidates.graph import GraphCandidate
+    from yolo10port.dumps.spec import RunSpec
+    from yolo10port.errors import InputError
+
     model = onnx.load(int8["float"])
     for dim, name in zip(model.graph.input[0].type.tensor_type.shape.dim[2:], ("height", "width")):
         dim.Clear()
-        dim.dim_param = name  # a graph whose input size is free: --imgsz 64 reaches the runtime
+        dim.dim_param = name  # a graph whose input size is free: --imgsz 64 would reach the runtime's TopK
     dynamic = tmp_path / "free.onnx"
     onnx.save(model, dynamic)
-    result = run_cli("run", dynamic, "--imgsz", "64", "-o", tmp_path / "x.safetensors")
-    assert_input_error(result, "--imgsz", "top 300 boxes", "84 anchors", "--imgsz 128")
-    assert not (tmp_path / "x.safetensors").exists()
+    with pytest.raises(InputError) as refused:  # before the runtime loads (was an "unexpected error" from its TopK)
+        GraphCandidate.open(dynamic, "onnxruntime", spec=RunSpec(imgsz=64))
+    assert refused.value.where == "--imgsz"
+    for fragment in ("top 300 boxes", "84 anchors", "--imgsz 128"):
+        assert fragment in str(refused.value), fragment
+    GraphCandidate.open(dynamic, "onnxruntime", spec=RunSpec(imgsz=128))  # 336 anchors: enough
 
 
 def test_weights_are_read_dequantized(int8):
@@ -179,3 +189,25 @@ def test_weights_are_read_dequantized(int8):
     # int8 per output channel: each weight within half a step (max|w| / 127 / 2) of the float one.
     step = np.abs(folded).reshape(len(folded), -1).max(1) / 127
     assert np.all(np.abs(stem - folded) <= step.reshape(-1, 1, 1, 1) * 0.5 + 1e-6)
+
+
+def test_attention_hint_needs_model_10_worst_alone():
+    """The attention hint fires when the lowest isolated SQNR of the body is the PSA's, and for no other layer, no
+    float candidate, and no report without isolated error (chained SQNR falls with depth whoever is at fault)."""
+    from yolo10port.compare.engine import Report
+    from yolo10port.compare.hints import firing
+    from yolo10port.compare.rows import LayerRow
+
+    def report(worst: str, isolated: bool = True, quantized: bool = True) -> Report:
+        rows = []
+        for i, kind in enumerate(["Conv"] * 10 + ["PSA"] + ["C2f"] * 12):
+            row = LayerRow(f"model.{i}", kind, [1, 8, 4, 4], max_abs=0.1, pcc=0.99, sqnr=20.0 - i / 2, rule="int8")
+            row.isolated_sqnr = (8.6 if row.name == worst else 25.0) if isolated else None
+            rows.append(row)
+        built = Report("ref", "cand", {}, layers=rows, isolated=isolated, quantized=quantized)
+        return built
+
+    assert firing(report("model.10")) == ["attention-int8"]
+    assert "model.10 (PSA) loses the most on its own (isolated SQNR 8.6 dB" in report("model.10").hint
+    assert firing(report("model.5")) == []
+    assert firing(report("model.10", isolated=False)) == []

@@ -366,34 +366,22 @@ def head_concat(report, _facts) -> str | None:
     )
 
 
-def _worst_step(report) -> tuple[object, float] | None:
-    """The body row (model.0–22) that loses the most: the lowest isolated SQNR where measured, else the largest
-    drop of chained SQNR from the row before it."""
+def _worst_alone(report):
+    """The body row (model.0–22) with the lowest isolated SQNR: the layer whose own Q/DQ costs the most. Only
+    isolated error can say it (chained SQNR falls with depth whoever is at fault), so without it: None."""
     body = [r for r in report.layers if r.rule == "int8" and not r.name.startswith(("model.23", "detections"))]
     isolated = [r for r in body if r.isolated_sqnr is not None]
-    if isolated:
-        worst = min(isolated, key=lambda r: r.isolated_sqnr)
-        return worst, worst.isolated_sqnr
-    steps = [(b, a.sqnr - b.sqnr) for a, b in zip(body, body[1:]) if a.sqnr is not None and b.sqnr is not None]
-    return max(steps, key=lambda step: step[1], default=None)
+    return min(isolated, key=lambda r: r.isolated_sqnr, default=None)
 
 
 def attention_quantized(report, _facts) -> str | None:
-    found = _worst_step(report) if report.quantized else None
-    if found is None:
+    row = _worst_alone(report) if report.quantized else None
+    if row is None or (row.type not in ATTENTION_TYPES and ".attn" not in row.name):
         return None
-    row, figure = found
-    if row.type not in ATTENTION_TYPES and ".attn" not in row.name:
-        return None
-    measure = (
-        f"its own SQNR alone is {figure:.1f} dB, the lowest of the body"
-        if row.isolated_sqnr is not None
-        else f"chained SQNR drops {figure:.1f} dB there, the largest step of the body"
-    )
     return (
-        f"{row.name} ({row.type}) loses the most ({measure}): consistent with quantized attention, whose softmax "
-        "probabilities and q·k products do not fit one 8-bit scale; keep model.10's attention (MatMul, Softmax) in "
-        "float, or calibrate it on more images"
+        f"{row.name} ({row.type}) loses the most on its own (isolated SQNR {row.isolated_sqnr:.1f} dB, the lowest "
+        "of the body): consistent with quantized attention, whose softmax probabilities and q·k products do not fit "
+        "one 8-bit scale; keep model.10's attention (MatMul, Softmax) in float, or calibrate it on more images"
     )
 
 
