@@ -38,7 +38,7 @@ OWNERS: dict[str, str | None] = {
     "upsample-bilinear": "upsample-mode",
     "int8": "quantized",  # an INT8 port that does not say so: judged by the float floor, the hint names it
     "int8-declared": None,  # one that says so (precision int8): diagnosis rows, and no float story may fire
-    "int8-head-concat": "head-concat",  # …whose decoded head went through one uint8 scale for boxes and scores
+    "int8-head-concat": "head-concat",  # one whose decoded head went through one uint8 scale for boxes and scores
     "float16": "precision",
     "float16-undeclared": "precision",
     "input-bgr": "input",
@@ -94,8 +94,8 @@ def build_kinds(model: Path, spec: RunSpec, folder: Path) -> tuple[Path, dict[st
     if "int8" in kinds:
         declared = lambda m: m | {"precision": "int8"}  # noqa: E731
         kinds["int8-declared"] = _rewrite(kinds["int8"], folder / "int8-declared.safetensors", meta=declared)
-        kinds["int8-head-concat"] = _rewrite(
-            kinds["int8"],
+        kinds["int8-head-concat"] = _rewrite(  # the body exact, so only the head's one scale is at work
+            honest,
             folder / "int8-head-concat.safetensors",
             tensors=lambda t: t | {"model.23": one_uint8_scale(t["model.23"])},
             meta=declared,
