@@ -43,7 +43,10 @@ from yolo10port.weights.reader import Weights
 RUNTIMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 Session = Callable[[dict[str, np.ndarray]], list[np.ndarray]]  # inputs by name → the outputs asked for
 CHUNK_BYTES = 256 << 20  # depth all: values asked of the runtime per run, so memory stays bounded at any scale
-SAME_WEIGHTS_COSINE = 0.9  # model.0's conv vs the checkpoint's: other weights score ~0, a planted 1.001 bug ~1
+# model.0's conv vs the checkpoint's: other weights score ~0, a planted 1.001 bug ~1. An INT8 graph's stem is read
+# dequantized (per-channel int8: each weight within half a step), and scores 0.99999 (n fixture and shapes detector,
+# quantize_static): quantization moves the cosine by 1e-5, so the same threshold serves float and quantized graphs.
+SAME_WEIGHTS_COSINE = 0.9
 
 
 def _threads() -> int:

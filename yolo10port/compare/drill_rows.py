@@ -14,8 +14,14 @@ from yolo10port.dumps.keys import top_level_index
 
 
 def failing_layer(report: Report) -> str | None:
-    """`model.<i>` of the culprit (isolated error) if known, else of the first chained failure."""
+    """`model.<i>` of the culprit (isolated error) if known, else of the first chained failure; for a quantized
+    candidate (rows are diagnosis), of the worst row: lowest isolated SQNR where measured, else chained."""
     name = report.culprit or report.first_failure
+    if getattr(report, "quantized", False) and name is None:
+        from yolo10port.compare.quantized import ranked
+
+        worst = ranked(report, isolated=report.isolated)
+        name = worst[0].name if worst else None
     index = top_level_index(name) if name else None
     return None if index is None else f"model.{index}"
 

@@ -94,6 +94,16 @@ def _scheme(report) -> dict | None:
         return None
 
 
+def drill_line(drill) -> str:
+    """What a drill into a quantized layer found: the modules inside that lose the most, alone (else chained)."""
+    isolated = bool(ranked(drill, True))
+    worst = ranked(drill, isolated)[:3]
+    if not worst:
+        return "no module inside could be measured"
+    figure = (lambda r: r.isolated_sqnr) if isolated else (lambda r: r.sqnr)
+    return f"worst {'alone' if isolated else 'chained'}: " + ", ".join(f"{r.name} {_db(figure(r))} dB" for r in worst)
+
+
 def verdict_line(report, candidate: str = "CANDIDATE") -> str:
     """The one line a quantized report ends with: diagnosis, the worst layers, the head, and who gives the verdict."""
     chained = ranked(report, False)
@@ -113,6 +123,8 @@ def verdict_line(report, candidate: str = "CANDIDATE") -> str:
         parts.append(
             "head: " + ", ".join(f"{name.split('/')[1]} {_db(r.sqnr)} dB PCC {r.pcc:.2f}" for name, r in head.items())
         )
+    if report.drill is not None and report.drill.quantized:
+        parts.append(f"drill-down: {drill_line(report.drill)}")
     parts.append(
         f"judge it on images: yolo10port val MODEL --data IMAGES --candidate {candidate} --max-map-drop 0.02 "
         "(exit 0 here says only that nothing is NaN or misshapen)"

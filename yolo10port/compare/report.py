@@ -16,6 +16,7 @@ from yolo10port.compare.drill_rows import blame
 from yolo10port.compare.engine import LayerRow, Report
 from yolo10port.compare.input_check import INPUT_RULE
 from yolo10port.compare.quantized import QUANTIZED_RULE
+from yolo10port.compare.quantized import drill_line as quantized_drill
 from yolo10port.compare.quantized import verdict_line as quantized_verdict
 from yolo10port.shown import literal
 
@@ -234,11 +235,11 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
     if report.drill is not None:
         drill = report.drill
         found = blame(drill)
-        console.print(
-            f"[b]drill-down into {literal(_layer_of(drill))}[/]: every module inside it"
-            + (f"; first wrong module [b]{literal(found)}[/]" if found else "; no module inside fails on its own"),
-            highlight=False,
-        )
+        said = f"; first wrong module [b]{literal(found)}[/]" if found else "; no module inside fails on its own"
+        if drill.quantized:
+            said = f"; {literal(quantized_drill(drill))}"
+        layer = literal(_layer_of(drill))
+        console.print(f"[b]drill-down into {layer}[/]: every module inside it{said}", highlight=False)
         render_table(drill, console, with_verdict=False)
     if with_verdict:
         console.print(

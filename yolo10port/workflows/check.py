@@ -155,7 +155,7 @@ def _check_in(
         "reference": f"ultralytics reference of {weights.path.name}",
         "candidate": f"{port.label} ({report.candidate_meta.get('precision') or spec.dtype}, {spec.device})",
     }
-    if drill and not report.passed:
+    if drill and (not report.passed or report.quantized):  # INT8: drill into the layer that loses the most alone
         from yolo10port.workflows.drill import drill_into
 
         report.drill = step("drill", lambda: drill_into(report, weights, port, folder, spec, tolerances))
