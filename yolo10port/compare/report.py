@@ -248,8 +248,8 @@ def render_table(report: Report, console, with_verdict: bool = True) -> None:
 
 
 def _layer_of(report: Report) -> str:
-    names = [row.name for row in report.layers if row.rule != INPUT_RULE]
-    return min(names, key=len) if names else "—"
+    names = [row.name.split("/")[0] for row in report.layers if row.rule != INPUT_RULE]
+    return min(names, key=lambda name: (name.count("."), len(name))) if names else "—"
 
 
 def report_document(
