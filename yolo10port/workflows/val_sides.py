@@ -143,7 +143,10 @@ class GraphRunner(Runner):
                 "per image: run val with --square, or export the graph with --dynamic",
             )
         self.session = open_session(path, runtime, setup.device)
-        self.label = f"{RUNTIMES[runtime]} {graph.runtime.version} on {path.name}"
+        precision = graph.precision()  # int8 for a QDQ graph: val is its verdict (README, Quantized candidates)
+        self.label = f"{RUNTIMES[runtime]} {graph.runtime.version} on {path.name}" + (
+            f" ({precision})" if precision == "int8" else ""
+        )
 
     def rows(self, tensor) -> np.ndarray:
         return self.session(tensor.numpy())[0][0]
