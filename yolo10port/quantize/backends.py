@@ -50,9 +50,16 @@ def pre_process(float_graph: Path, out: Path) -> Path:
 
 
 def quantize_onnxruntime(
-    prepared: Path, out: Path, reader, exclude: list[str], cache: Path, activation_type: str = ACTIVATION_TYPE
+    prepared: Path,
+    out: Path,
+    reader,
+    exclude: list[str],
+    cache: Path,
+    activation_type: str = ACTIVATION_TYPE,
+    only: list[str] | None = None,
 ) -> Path:
-    """QDQ int8 with `exclude` (node names) left in float; the calibration ranges come from `cache` once written."""
+    """QDQ int8 with `exclude` (node names) left in float, or only the nodes `only` quantized; the calibration
+    ranges come from `cache` once written."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if reader is not None:
@@ -67,6 +74,7 @@ def quantize_onnxruntime(
             activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
             weight_type=QuantType.QInt8,
             nodes_to_exclude=list(exclude),
+            nodes_to_quantize=list(only or []),
             calibrate_method=CalibrationMethod.MinMax,
             calibration_cache_path=str(cache),
         )
@@ -100,3 +108,36 @@ def quantize_nncf(float_graph: Path, out: Path, reader, exclude: list[str]) -> P
         )
     onnx.save(quantized, str(out))
     return out
+
+
+class Quantizer:
+    """One backend ready to quantize one float graph many times: `quantizer(out, exclude=…, only=…)`."""
+
+    def __init__(self, backend: str, float_graph: Path, scratch: Path, reader, all_nodes: list[str]):
+        if backend not in BACKENDS:
+            raise InputError("--backend", f"{backend!r} is not one of {', '.join(BACKENDS)}")
+        if backend == "nncf" and not nncf_available():
+            raise InputError("--backend", "nncf is not installed: pip install 'yolo10port[int8]'")
+        self.backend, self.float_graph, self.reader, self.all_nodes = backend, float_graph, reader, all_nodes
+        self.cache = scratch / "calibration-ranges.json"
+        self.prepared = pre_process(float_graph, scratch / "prepared.onnx") if backend == "onnxruntime" else None
+
+    def settings(self) -> dict:
+        if self.backend == "onnxruntime":
+            return {
+                "pre_process": "quant_pre_process(skip_symbolic_shape=True)",
+                "quant_format": "QDQ",
+                "per_channel": True,
+                "activation_type": "QUInt8" if ACTIVATION_TYPE == "uint8" else "QInt8",
+                "weight_type": "QInt8",
+                "calibrate_method": "MinMax",
+            }
+        return {"preset": "nncf default (performance: symmetric int8)", "subset_size": len(self.reader)}
+
+    def __call__(self, out: Path, exclude: list[str], only: list[str] | None = None) -> Path:
+        if self.backend == "onnxruntime":
+            return quantize_onnxruntime(self.prepared, out, self.reader, exclude, self.cache, only=only)
+        if only is not None:  # NNCF has no "only these": ignore every other node
+            kept = set(only)
+            exclude = sorted(set(exclude) | {name for name in self.all_nodes if name not in kept})
+        return quantize_nncf(self.float_graph, out, self.reader, exclude)
