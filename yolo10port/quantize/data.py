@@ -38,6 +38,14 @@ def select_images(data: Path, limit: int, option: str) -> Dataset:
     return Dataset(dataset.source, images, labels, dataset.names)
 
 
+def check_images(dataset: Dataset) -> None:
+    """Every image decodes (InputError naming the first that does not), before any export or calibration run."""
+    from yolo10port.dumps.input_source import read_image  # OpenCV, without torch
+
+    for image in dataset.images:
+        read_image(image)
+
+
 def preprocess(image: Path, imgsz: int) -> tuple[np.ndarray, tuple[int, int]]:
     """(1, 3, imgsz, imgsz) float32 RGB 0–1, letterboxed as ultralytics' predictor with a square canvas, and the
     original image's (h, w)."""

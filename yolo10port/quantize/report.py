@@ -64,6 +64,8 @@ def render(result: QuantizeResult, console: Console) -> None:
         f"keep-float set (onnxruntime nodes_to_exclude, nncf ignored_scope) → {literal(result.exclusion)}",
         highlight=False,
     )
+    spent = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result.timings.items() if name != "total")
+    console.print(f"time: {spent}", highlight=False)
     if result.final is not None:
         verdict = "within" if result.passed else "MISSES"
         console.print(

@@ -29,7 +29,6 @@ from pathlib import Path
 from yolo10port.atomic import atomic_path
 from yolo10port.compare.dataset_map import MapResult
 from yolo10port.errors import InputError
-from yolo10port.quantize.scope import DECODE, GraphScope, graph_scope, resolve_keep_float
 
 EXCLUSION_FORMAT = "yolo10port-int8-exclusion/1"
 DEFAULT_BUDGET = 0.02  # absolute mAP50-95 (float − int8): about the noise of a 16–64 image set's bootstrap interval
@@ -115,6 +114,7 @@ class QuantizeResult:
             "final": side(self.final),
             "ranking": [vars(row) for row in self.ranking],
             "steps": [vars(step) for step in self.steps],
+            "seconds": {name: round(value, 1) for name, value in self.timings.items()},
         }
 
 
@@ -175,8 +175,7 @@ def run_quantize(
 ) -> QuantizeResult:
     """See the module's docstring. Writes `out` and `exclusion` (atomically; inside the caller's output transaction
     they commit together)."""
-    from yolo10port.quantize.backends import Quantizer
-    from yolo10port.quantize.data import CalibrationReader, detections, scoring_set, select_images
+    from yolo10port.quantize.data import CalibrationReader, check_images, detections, scoring_set, select_images
 
     check_keep_float(keep_float)
     exclusion = exclusion or exclusion_path(out)
@@ -184,16 +183,21 @@ def run_quantize(
     timings: dict[str, float] = {}
     calib_set = select_images(calib, max_calib, "--calib")
     val_set = select_images(val, max_val, "--val") if val is not None else None
+    check_images(calib_set)
     scored_on = val_set if val_set is not None else (calib_set if calib_set.labels is not None else None)
     if keep_float == "auto" and scored_on is None:
         raise InputError(
             "--keep-float", "auto ranks layers by mAP: give --val DATA with labels, or a labelled --calib set"
         )
+    # The inputs are checked before the heavy imports (torch comes with the ONNX mapping) and any export.
+    from yolo10port.quantize.backends import Quantizer
+    from yolo10port.quantize.scope import graph_scope, resolve_keep_float
+
     with tempfile.TemporaryDirectory(prefix="yolo10port-quantize-") as scratch_name:
         scratch = Path(scratch_name)
         began = time.perf_counter()
         float_graph = _float_graph(model, scratch, imgsz, status)
-        scope: GraphScope = graph_scope(float_graph)
+        scope = graph_scope(float_graph)
         size = scope.imgsz or imgsz
         units, nodes = resolve_keep_float(keep_float, scope) if keep_float != "auto" else ([], [])
         timings["float graph"] = time.perf_counter() - began
@@ -258,12 +262,11 @@ def run_quantize(
         if scoring is not None:
             result.final = compare_maps(scoring, float_rows, score(final), resamples, seed)
         timings["final"] = time.perf_counter() - began
+        result.timings = {**timings, "total": time.perf_counter() - started}
         with atomic_path(out) as tmp:
             shutil.copyfile(final, tmp)
         with atomic_path(exclusion) as tmp:
             tmp.write_text(json.dumps(result.exclusion_file(), indent=1) + "\n")
-    timings["total"] = time.perf_counter() - started
-    result.timings = timings
     if scored_on is None:
         result.notes.append("no labelled images (--val DATA, or labels beside the --calib images): mAP not measured")
     if len(calib_set.images) < 16:
@@ -313,4 +316,4 @@ def _choose(result: QuantizeResult, scoring, quantized, score, scratch, progress
     return steps
 
 
-__all__ = ["DECODE", "DEFAULT_BUDGET", "QuantizeResult", "exclusion_path", "run_quantize"]
+__all__ = ["DEFAULT_BUDGET", "QuantizeResult", "exclusion_path", "run_quantize"]
