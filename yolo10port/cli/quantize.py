@@ -75,8 +75,11 @@ def quantize(
     if bootstrap < 1:
         raise InputError("--bootstrap", f"{bootstrap} resamples: give at least 1")
     check_imgsz(imgsz)
-    existing(model)
-    if model.is_dir():
+    if str(model).startswith("hf:"):
+        existing(model)  # found in the local cache by the weights reader (imports torch: only for hf:)
+    elif not model.exists():
+        raise InputError(model, "no such file")
+    elif model.is_dir():
         raise InputError(model, "is a folder: give weights (.pt, .safetensors) or a float .onnx")
     if not calib.exists():
         raise InputError(calib, "--calib: no such folder")
