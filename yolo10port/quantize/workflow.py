@@ -18,6 +18,7 @@ and kept in float, the fix written out for ONNX Runtime and NNCF, and the result
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import shutil
 import tempfile
@@ -232,12 +233,24 @@ def run_quantize(
             result.float_map = map50_95(scoring, float_rows)
             timings["float scoring"] = time.perf_counter() - began
 
-        def quantized(path: Path, kept_units: list[str], kept_nodes: list[str], only=None):
-            exclude = [*scope.nodes_of(kept_units), *kept_nodes, *scope.post]
-            return quantizer(path, list(dict.fromkeys(exclude)), only=only)
+        made: dict[tuple, Path] = {}  # the same set twice (the last step of auto, then the final) is made once
+        scored: dict[Path, list] = {}
+        numbers = itertools.count()
+
+        def quantized(path: Path, kept_units: list[str], kept_nodes: list[str], only=None) -> Path:
+            exclude = tuple(dict.fromkeys([*scope.nodes_of(kept_units), *kept_nodes, *scope.post]))
+            if only is None and exclude in made:
+                return made[exclude]
+            path = path.with_name(f"{path.stem}-{next(numbers)}.onnx")  # a fresh name per graph
+            quantizer(path, list(exclude), only=only)
+            if only is None:
+                made[exclude] = path
+            return path
 
         def score(path: Path) -> list:
-            return detections(_session(path), scope.input_name, scoring)
+            if path not in scored:
+                scored[path] = detections(_session(path), scope.input_name, scoring)
+            return scored[path]
 
         if scoring is not None:
             from yolo10port.quantize.data import compare_maps
