@@ -106,7 +106,7 @@ def test_exclusion_set_works_by_hand(shapes, head_run):
     np.testing.assert_allclose(by_hand, tool, atol=1e-4)
 
 
-@pytest.mark.extended  # 26 units quantized alone, then the chosen set: ~70 s of CPU (make test-all, make calibrate-int8)
+@pytest.mark.extended  # 26 units quantized alone, then the chosen set: ~70 s of CPU (make test-all)
 def test_auto_finds_a_set_within_the_budget_full_int8_breaches(shapes):
     result, _, kept = quantize(shapes, "auto", "--keep-float", "auto", "--budget", "0.1")
     assert result.returncode == 0, (result.stdout, result.stderr)

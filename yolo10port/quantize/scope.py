@@ -141,6 +141,8 @@ def resolve_keep_float(spec: str, scope: GraphScope) -> tuple[list[str], list[st
             continue
         if item in scope.units:
             units.append(item)
+        elif item == "head":
+            units.append(DECODE)
         elif item == HEAD:
             units.extend(part for part in HEAD_PARTS if part in scope.units)
         elif item in scope.node_names:
