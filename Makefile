@@ -130,7 +130,8 @@ val-shapes: $(STAMP)
 
 # INT8 ports (README, "INT8 ports"): the shapes detector quantized by ONNX Runtime with nothing, the decode, and the
 # auto-chosen set kept in float (64 calibration and 64 held-out images at 256), then NNCF with the decode kept in
-# float. Each prints float vs INT8 mAP50-95 with the bootstrap interval; auto prints the ranking. ~15 min on 2 cores.
+# float. Each prints float vs INT8 mAP50-95 with the bootstrap interval and its verdict (none and head miss the 0.02
+# budget: that is the finding, not a failure of the target); auto prints the ranking. ~30 min on a loaded 2-core box.
 INT8 := build/int8
 calibrate-int8: $(STAMP)
 	mkdir -p $(INT8)
@@ -139,7 +140,7 @@ calibrate-int8: $(STAMP)
 	for k in none head auto; do \
 	  $(BIN)/yolo10port quantize $(INT8)/shapes.onnx --calib $(INT8)/shapes/images/train \
 	    --val $(INT8)/shapes/shapes.yaml --keep-float $$k -o $(INT8)/shapes-$$k.int8.onnx \
-	    | tee $(INT8)/shapes-$$k.txt || echo "keep-float $$k: misses the budget"; \
+	    | tee $(INT8)/shapes-$$k.txt; \
 	done
 	-$(BIN)/yolo10port quantize $(INT8)/shapes.onnx --calib $(INT8)/shapes/images/train --val $(INT8)/shapes/shapes.yaml \
 	  --backend nncf --keep-float head -o $(INT8)/shapes-nncf-head.int8.onnx | tee $(INT8)/shapes-nncf-head.txt
