@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, scale_params
 from yolo10port.candidates.clean import load_clean_model
 from yolo10port.dumps.inputs import make_input, read_image
 from yolo10port.dumps.spec import RunSpec
@@ -19,7 +19,6 @@ from yolo10port.workflows.e2e import run_e2e
 from yolo10port.workflows.selftest.run import bundled_image
 
 PHOTOS = ["bus.jpg", "zidane.jpg"]
-SCALES = ["n", "s", "m", "b", "l", "x"]
 DETECTOR = ROOT / "detector" / "yolov10n-shapes.pt"
 DEMO = ROOT / "detector" / "demo.png"
 
@@ -44,7 +43,7 @@ def test_boxes_map_back_with_ultralytics_arithmetic():
 
 
 @pytest.mark.parametrize("photo", PHOTOS)
-@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("scale", scale_params(ci="ns"))  # the pipeline, not the architecture: m–x extended
 def test_end_to_end_every_box_matches_ultralytics_predictor(scale, photo, make_fixture):
     result = run_e2e(make_fixture(scale), bundled_image(photo))
     assert result.input_identical
