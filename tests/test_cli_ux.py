@@ -18,20 +18,22 @@ from yolo10port.reference.dump import dump_reference
 
 DETECTOR = ROOT / "detector" / "yolov10n-shapes.pt"
 DEMO = ROOT / "detector" / "demo.png"
+# What these tests look at (streams, formats, names, depths) does not hang on the input's size: 320, a quarter of 640.
+RANDOM = RunSpec(input="random:0", imgsz=320)
 
 
 @pytest.fixture(scope="module")
 def deep(make_fixture, tmp_path_factory):
     """Depth-all dumps of n on random:0: the reference, and the clean model (bit-identical to it)."""
     folder = tmp_path_factory.mktemp("deep")
-    spec = RunSpec(input="random:0", depth=None)
+    spec = RANDOM.but(depth=None)
     ref = dump_reference(make_fixture("n"), folder / "ref.safetensors", spec)
     clean = dump_clean(make_fixture("n"), folder / "clean.safetensors", spec)
     return ref, clean
 
 
 def test_machine_readable_stdout_parses(make_fixture, deep, tmp_path):
-    checked = run_cli("check", make_fixture("n"), "--input", "random:0", "--format", "json")
+    checked = run_cli("check", make_fixture("n"), "--input", "random:0", "--imgsz", "320", "--format", "json")
     assert checked.returncode == 0, checked.stderr
     document = json.loads(checked.stdout)  # nothing else on stdout: timings and notes go to stderr
     assert document["pass"] and document["comparisons"][0]["layers"][0]["name"] == "input"
@@ -100,11 +102,11 @@ def test_all_scales_checks_the_six_fixtures(make_fixture, tmp_path):
 
 def test_depth_mismatch_compares_what_both_hold(deep, make_fixture, tmp_path):
     ref_deep, clean_deep = deep
-    shallow = dump_clean(make_fixture("n"), tmp_path / "shallow.safetensors", RunSpec(input="random:0"))
+    shallow = dump_clean(make_fixture("n"), tmp_path / "shallow.safetensors", RANDOM)
     result = run_cli("diff", ref_deep, shallow)
     assert result.returncode == 0, result.stdout
     assert "depths differ" in result.stdout
-    shallow_ref = dump_reference(make_fixture("n"), tmp_path / "r1.safetensors", RunSpec(input="random:0"))
+    shallow_ref = dump_reference(make_fixture("n"), tmp_path / "r1.safetensors", RANDOM)
     reverse = run_cli("diff", shallow_ref, clean_deep)
     assert reverse.returncode == 0 and "not in reference, ignored" in reverse.stdout
 
@@ -171,7 +173,7 @@ def test_diff_drill_heading_and_single_verdict(make_fixture, tmp_path):
     from yolo10port.candidates.clean import dump_model, load_clean_model
     from yolo10port.workflows.selftest.mutations import WEIGHT_MUTATIONS
 
-    spec = RunSpec(input="random:0", depth=None)
+    spec = RANDOM.but(depth=None)
     ref = dump_reference(make_fixture("n"), tmp_path / "ref.safetensors", spec)
     model, weights = load_clean_model(make_fixture("n"))
     next(m for m in WEIGHT_MUTATIONS if m.name.endswith("model.13")).plant(model, weights.state_dict)
@@ -197,7 +199,7 @@ def test_small_things(deep, make_fixture):
     assert "write the report" in helped.stdout
     dump_help = run_cli("dump", "--help")
     assert "the dump to write" in dump_help.stdout
-    checked = run_cli("check", make_fixture("n"), "--format", "json")
+    checked = run_cli("check", make_fixture("n"), "--imgsz", "320", "--format", "json")
     document = json.loads(checked.stdout)
     assert not Path(document["comparisons"][0]["reference"]).is_absolute() and "yolo10port-check-" not in checked.stdout
 
