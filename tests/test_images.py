@@ -43,7 +43,7 @@ def test_boxes_map_back_with_ultralytics_arithmetic():
 
 
 @pytest.mark.parametrize("photo", PHOTOS)
-@pytest.mark.parametrize("scale", scale_params(ci="ns"))  # the pipeline, not the architecture: m–x extended
+@pytest.mark.parametrize("scale", scale_params(ci="n"))  # the pipeline, not the architecture: s–x extended
 def test_end_to_end_every_box_matches_ultralytics_predictor(scale, photo, make_fixture):
     result = run_e2e(make_fixture(scale), bundled_image(photo))
     assert result.input_identical
