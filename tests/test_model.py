@@ -50,6 +50,20 @@ def test_unfused_parity_on_ones_and_bus(scale, make_fixture):
 # The fused clean model against the default rule on all six scales: tests/test_diagnostics.py (random:0).
 
 
+@pytest.mark.parametrize("scale", "blx")
+def test_large_scales_hold_exactly_the_tensors_ultralytics_builds(scale):
+    """CI's stand-in for the b, l and x parity runs (extended): each scale's row of the table (width, depth, channel
+    cap, CIB layers, kernel size) gives the clean model exactly the keys and shapes of the network ultralytics builds
+    from its yaml; the loader is strict, so one wrong row fails here, in seconds and without a fixture."""
+    from yolo10port.model import load_state_dict
+    from yolo10port.reference.network import build_network
+
+    network = build_network(scale, 80).state_dict()
+    report = load_state_dict(YOLOv10(scale), network)  # raises LoadError on a missing, extra or misshapen key
+    assert sorted(report.consumed + report.ignored) == sorted(network)
+    assert not any(key.startswith("model.23.one2one") for key in report.ignored if "num_batches" not in key)
+
+
 @pytest.mark.parametrize(("imgsz", "batch"), [(320, 1), (1280, 1), (640, 2)])
 def test_other_sizes_and_batches(imgsz, batch, make_fixture):
     spec = RunSpec(input="random:3", imgsz=imgsz, batch=batch)
