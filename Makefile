@@ -50,11 +50,13 @@ demo: $(FIXTURES)/yolov10s.pt
 	$(BIN)/yolo10port check $(FIXTURES)/yolov10s.pt --candidate onnxruntime --input random:0 --workdir build/demo
 	$(BIN)/yolo10port detect detector/yolov10n-shapes.pt detector/demo.png -o build/demo/demo-detections.png
 
+# What CI runs (.ci/run): every behaviour once, the per-scale tests on n, s and m (tests/conftest.py, CI_SCALES).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not extended" --durations=30
 
-# Everything, the extended walks too (README's examples run in order, bench's contention probe, selftest's table,
-# spec of b/l/x): what to run before a release.
+# Everything, the extended matrices and walks too: the b, l and x scales of every per-scale test (parity, floor rule,
+# end to end, golden, export, inspect, spec), `check --all-scales` on the six, the selftest at 640, diff at 1280,
+# README's examples run in order, bench's contention probe: what to run before a release.
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=30
 

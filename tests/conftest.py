@@ -21,6 +21,17 @@ from yolo10port.reference.fixture import build_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Which scales `make test` (CI) runs where a test is about the six architectures: the two small ones (7×7 CIBs) and
+# m, the smallest of the large ones (3×3 CIBs, C2fCIB at layer 19). b, l and x only add depth, width and CIBs at
+# layers 13 and 6, and their fixtures alone take minutes on 2 cores: they run under `extended` (make test-all), and
+# `make calibrate` checks all six.
+CI_SCALES = "nsm"
+
+
+def scale_params(scales: str = "nsmblx", ci: str = CI_SCALES) -> list:
+    """pytest parameters for `scales`, those outside `ci` marked extended."""
+    return [scale if scale in ci else pytest.param(scale, marks=pytest.mark.extended) for scale in scales]
+
 
 @pytest.fixture(scope="session")
 def fixture_dir(tmp_path_factory) -> Path:

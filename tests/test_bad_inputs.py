@@ -53,15 +53,19 @@ def case(func: Callable) -> Callable:
 
 @pytest.fixture(scope="module")
 def env(make_fixture, tmp_path_factory):
-    """Good files the bad cases start from: a fixture, its export, dumps of n and s."""
+    """Good files the bad cases start from: a fixture, its export, dumps of n and s (at 160: the cases edit keys,
+    metadata and options, never a size)."""
     folder = tmp_path_factory.mktemp("corpus")
     model = make_fixture("n")
+    small = RunSpec(imgsz=160)
     files = {
         "model": model,
         "weights": export_weights(model, folder / "n.safetensors").out,
-        "ref": dump_reference(model, folder / "ref.safetensors"),
-        "ref_s": dump_reference(make_fixture("s"), folder / "ref_s.safetensors", floor=False),
-        "ref_random": dump_reference(model, folder / "ref_random.safetensors", RunSpec(input="random:1"), floor=False),
+        "ref": dump_reference(model, folder / "ref.safetensors", small),
+        "ref_s": dump_reference(make_fixture("s"), folder / "ref_s.safetensors", small, floor=False),
+        "ref_random": dump_reference(
+            model, folder / "ref_random.safetensors", small.but(input="random:1"), floor=False
+        ),
     }
     return files
 

@@ -18,20 +18,22 @@ from yolo10port.reference.dump import dump_reference
 
 DETECTOR = ROOT / "detector" / "yolov10n-shapes.pt"
 DEMO = ROOT / "detector" / "demo.png"
+# What these tests look at (streams, formats, names, depths) does not hang on the input's size: 320, a quarter of 640.
+RANDOM = RunSpec(input="random:0", imgsz=320)
 
 
 @pytest.fixture(scope="module")
 def deep(make_fixture, tmp_path_factory):
     """Depth-all dumps of n on random:0: the reference, and the clean model (bit-identical to it)."""
     folder = tmp_path_factory.mktemp("deep")
-    spec = RunSpec(input="random:0", depth=None)
+    spec = RANDOM.but(depth=None)
     ref = dump_reference(make_fixture("n"), folder / "ref.safetensors", spec)
     clean = dump_clean(make_fixture("n"), folder / "clean.safetensors", spec)
     return ref, clean
 
 
 def test_machine_readable_stdout_parses(make_fixture, deep, tmp_path):
-    checked = run_cli("check", make_fixture("n"), "--input", "random:0", "--format", "json")
+    checked = run_cli("check", make_fixture("n"), "--input", "random:0", "--imgsz", "320", "--format", "json")
     assert checked.returncode == 0, checked.stderr
     document = json.loads(checked.stdout)  # nothing else on stdout: timings and notes go to stderr
     assert document["pass"] and document["comparisons"][0]["layers"][0]["name"] == "input"
@@ -52,46 +54,59 @@ def test_a_broken_pipe_is_never_a_parity_breach(deep):
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
 
 
-def test_all_scales_honours_format_and_output(make_fixture, tmp_path):
+# `check --all-scales` with the scale table cut to the given scales: the real command and its real loop, for CI,
+# where building the four large fixtures alone takes minutes (the six: the extended test below).
+CUT_SCALES = (
+    "import sys, yolo10port.model.scales as table;"
+    "table.SCALES = {k: table.SCALES[k] for k in sys.argv.pop(1)};"
+    "from yolo10port.cli.app import main; main()"
+)
+
+
+def run_all_scales(make_fixture, tmp_path, scales: str) -> Path:
+    """`check --all-scales --format junit -o all.xml` on the session's fixtures of `scales`; the report's path."""
     cache = tmp_path / "cache"
     fixtures = cache / "yolo10port" / "fixtures"
     fixtures.mkdir(parents=True)
-    for scale in "nsmblx":  # the session's fixtures, where `check --all-scales` looks for its own
+    for scale in scales:  # the session's fixtures, where `check --all-scales` looks for its own
         (fixtures / f"yolov10{scale}-fixture.pt").symlink_to(make_fixture(scale))
     out = tmp_path / "all.xml"
+    entry = ["-m", "yolo10port.cli"] if scales == "nsmblx" else ["-c", CUT_SCALES, scales]
+    args = ["check", "--all-scales", "--imgsz", "160", "--format", "junit", "-o", str(out)]
     env = {**os.environ, "YOLO10PORT_CACHE": str(cache)}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "yolo10port.cli",
-            "check",
-            "--all-scales",
-            "--imgsz",
-            "160",
-            "--format",
-            "junit",
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
+    result = subprocess.run([sys.executable, *entry, *args], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    suites = ET.parse(out).getroot()
-    assert suites.tag == "testsuites" and len(suites) == 6
+    assert [line for line in result.stderr.splitlines() if line.startswith("YOLOv10-")] == [
+        f"YOLOv10-{scale}: PASS" for scale in scales
+    ]
+    assert sorted(p.name for p in fixtures.iterdir()) == sorted(f"yolov10{s}-fixture.pt" for s in scales)  # none built
+    assert sorted(tmp_path.iterdir()) == sorted([cache, out])  # nothing else written in the working directory
+    return out
+
+
+def test_all_scales_honours_format_and_output(make_fixture, tmp_path):
+    suites = ET.parse(run_all_scales(make_fixture, tmp_path, "ns")).getroot()
+    assert suites.tag == "testsuites" and [suite.get("name") for suite in suites] == [
+        "yolo10port.parity.YOLOv10-n",
+        "yolo10port.parity.YOLOv10-s",
+    ]
+    assert all(suite.get("failures") == "0" for suite in suites)
     assert run_cli("check", make_fixture("n"), "--all-scales").returncode == 2
+
+
+@pytest.mark.extended
+def test_all_scales_checks_the_six_fixtures(make_fixture, tmp_path):
+    suites = ET.parse(run_all_scales(make_fixture, tmp_path, "nsmblx")).getroot()
+    assert suites.tag == "testsuites" and len(suites) == 6
 
 
 def test_depth_mismatch_compares_what_both_hold(deep, make_fixture, tmp_path):
     ref_deep, clean_deep = deep
-    shallow = dump_clean(make_fixture("n"), tmp_path / "shallow.safetensors", RunSpec(input="random:0"))
+    shallow = dump_clean(make_fixture("n"), tmp_path / "shallow.safetensors", RANDOM)
     result = run_cli("diff", ref_deep, shallow)
     assert result.returncode == 0, result.stdout
     assert "depths differ" in result.stdout
-    shallow_ref = dump_reference(make_fixture("n"), tmp_path / "r1.safetensors", RunSpec(input="random:0"))
+    shallow_ref = dump_reference(make_fixture("n"), tmp_path / "r1.safetensors", RANDOM)
     reverse = run_cli("diff", shallow_ref, clean_deep)
     assert reverse.returncode == 0 and "not in reference, ignored" in reverse.stdout
 
@@ -141,6 +156,8 @@ def test_fixture_and_selftest_keep_ultralytics_chatter_and_temp_names_out(make_f
             "--no-weights",
             "--honest",
             "clean",
+            "--imgsz",
+            "160",  # what is printed, and where the fixture is kept, not the size, is the point here
         ],
         capture_output=True,
         text=True,
@@ -156,7 +173,7 @@ def test_diff_drill_heading_and_single_verdict(make_fixture, tmp_path):
     from yolo10port.candidates.clean import dump_model, load_clean_model
     from yolo10port.workflows.selftest.mutations import WEIGHT_MUTATIONS
 
-    spec = RunSpec(input="random:0", depth=None)
+    spec = RANDOM.but(depth=None)
     ref = dump_reference(make_fixture("n"), tmp_path / "ref.safetensors", spec)
     model, weights = load_clean_model(make_fixture("n"))
     next(m for m in WEIGHT_MUTATIONS if m.name.endswith("model.13")).plant(model, weights.state_dict)
@@ -182,7 +199,7 @@ def test_small_things(deep, make_fixture):
     assert "write the report" in helped.stdout
     dump_help = run_cli("dump", "--help")
     assert "the dump to write" in dump_help.stdout
-    checked = run_cli("check", make_fixture("n"), "--format", "json")
+    checked = run_cli("check", make_fixture("n"), "--imgsz", "320", "--format", "json")
     document = json.loads(checked.stdout)
     assert not Path(document["comparisons"][0]["reference"]).is_absolute() and "yolo10port-check-" not in checked.stdout
 

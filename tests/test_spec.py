@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import ROOT, assert_input_error, run_cli
+from tests.conftest import ROOT, assert_input_error, run_cli, scale_params
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.reference.dump import dump_reference
 from yolo10port.reference.spec import build_spec, subtree
@@ -22,11 +22,7 @@ def by_path(spec: dict) -> dict[str, dict]:
     return {entry["path"]: entry for entry in spec["modules"]}
 
 
-def scale_param(scale: str):
-    return pytest.param(scale, marks=pytest.mark.extended) if scale in "blx" else scale
-
-
-@pytest.mark.parametrize("scale", [scale_param(s) for s in "nsmblx"])
+@pytest.mark.parametrize("scale", scale_params())  # b, l, x: extended
 def test_spec_of_every_scale_is_read_from_the_built_network(make_fixture, scale):
     path = make_fixture(scale)
     spec = build_spec(path, IMGSZ)

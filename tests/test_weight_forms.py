@@ -23,7 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file, save_model
 from torch import nn
 
-from tests.conftest import assert_input_error, run_cli
+from tests.conftest import assert_input_error, run_cli, scale_params
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
 from yolo10port.model import LoadError, YOLOv10, load_state_dict
@@ -563,11 +563,7 @@ def test_numpy_values_read_as_torch_reads_them(make_fixture, tmp_path):
 # --- inspect ---------------------------------------------------------------------------------------------------
 
 
-def scale_param(scale: str):
-    return pytest.param(scale, marks=pytest.mark.slow) if scale in "mblx" else scale  # their fixtures take 5–10 s
-
-
-@pytest.mark.parametrize("scale", [scale_param(s) for s in PAPER])
+@pytest.mark.parametrize("scale", scale_params("".join(PAPER)))  # b, l, x: extended
 def test_inspect_reproduces_the_paper(scale, make_fixture):
     path = make_fixture(scale)
     result = run_cli("inspect", path, "--format", "json")

@@ -8,12 +8,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from tests.conftest import rewrite_pickle, run_cli
+from tests.conftest import rewrite_pickle, run_cli, scale_params
 from yolo10port.reference.network import build_network
 from yolo10port.weights import read_weights
 from yolo10port.weights.export import export_weights
-
-SCALES = ["n", "s", "m", "b", "l", "x"]
 
 
 def trusted_state_dict(path):
@@ -22,7 +20,7 @@ def trusted_state_dict(path):
     return ckpt["model"].state_dict()
 
 
-@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize("scale", scale_params())  # b, l, x: extended
 def test_export_keeps_every_key_and_bit(scale, make_fixture, tmp_path):
     path = make_fixture(scale)
     result = export_weights(path, tmp_path / "w.safetensors")
