@@ -232,7 +232,7 @@ class LiteRtCandidate:
 
     @classmethod
     def open(cls, path: str | Path, options: dict[str, object] | None = None) -> LiteRtCandidate:
-        from yolo10port.candidates.graph import reference_tree
+        from yolo10port.candidates.module_tree import reference_tree
         from yolo10port.candidates.ncnn_map import traced
 
         path = Path(path)
@@ -263,7 +263,7 @@ class LiteRtCandidate:
     def dump(self, out: Path, spec: RunSpec) -> Path:
         import torch
 
-        from yolo10port.candidates.graph import no_counterpart, reference_tree
+        from yolo10port.candidates.module_tree import no_counterpart, reference_tree
         from yolo10port.candidates.ncnn_map import traced
         from yolo10port.dumps.run import stream_dump
 
@@ -367,7 +367,7 @@ def _scale_nc(interpreter, path: Path) -> tuple[str, int]:
 def litert_candidate(path: str, weights, spec: RunSpec, options: dict[str, object] | None = None) -> LiteRtCandidate:
     """`check --candidate MODEL.tflite`: the file, after checking it is these weights' network (scale, class count,
     and model.0's conv against the checkpoint's BatchNorm-folded one)."""
-    from yolo10port.candidates.graph import SAME_WEIGHTS_COSINE, folded_stem
+    from yolo10port.candidates.module_tree import SAME_WEIGHTS_COSINE, folded_stem
 
     candidate = LiteRtCandidate.open(path, options)
     name = weights.path.name
