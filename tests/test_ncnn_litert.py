@@ -125,6 +125,53 @@ def test_planted_weight_bug_is_named_at_model_13(exported, tmp_path):
     assert rows["model.16"].isolated_passed  # fed the reference's inputs, the layers after it are right
 
 
+def test_winograd_is_declared_and_judged_by_its_floor_and_a_bug_is_still_caught(exported, tmp_path):
+    """ncnn's defaults compute 3×3 convs by Winograd: the dump says precision=winograd, check gives the reference the
+    winograd floor and judges by it (honest: pass); the same file with a model.13 weight × 1.001 fails at model.13."""
+    from yolo10port.candidates.ncnn import NcnnCandidate
+    from yolo10port.workflows.check import run_check
+
+    weights, folder, _ = exported
+    assert NcnnCandidate.open(folder).precision() == "winograd"
+    assert NcnnCandidate.open(folder, {"use_winograd_convolution": False}).precision() == "float32"
+    assert NcnnCandidate.open(folder, {f"use_winograd{n}_convolution": False for n in (23, 43, 63)}).precision() == (
+        "float32"
+    )  # the switch on, but no Winograd kernel allowed: ncnn computes directly
+    spec, work = RunSpec(input="random:0", imgsz=IMGSZ), tmp_path / "work"
+    honest = run_check(weights, work, spec, candidate=str(folder), reuse=True).report
+    assert honest.candidate_meta["precision"] == "winograd" and honest.candidate_meta["kernels"].startswith("winograd")
+    assert honest.tolerance["precision"] == "winograd" and "noise_floor@winograd" in honest.reference_meta
+    assert honest.passed, (honest.first_failure, [(r.name, r.margin) for r in honest.layers])
+    buggy = _plant(folder, tmp_path / "buggy_ncnn_model", "model.13.cv1.conv", 1.001)
+    report = run_check(weights, work, spec, candidate=str(buggy), reuse=True).report
+    assert report.tolerance["precision"] == "winograd"
+    assert not report.passed and report.first_failure == "model.13", report.first_failure
+
+
+def test_val_runs_ncnn_on_the_static_square(exported, tmp_path):
+    """val's ncnn side: the model's decoded head, top-k on the host, equal to the clean model's detections; a
+    rectangle (val without --square) is refused with the option to use."""
+    import torch
+
+    from yolo10port.candidates.clean import load_clean_model
+    from yolo10port.dumps.inputs import make_input
+    from yolo10port.errors import InputError
+    from yolo10port.workflows.val_sides import Setup, make_runner
+
+    weights, folder, _ = exported
+    runner = make_runner(str(folder), Setup(weights, IMGSZ, True, "float32", False, "cpu", tmp_path))
+    tensor = make_input(RunSpec(input="bus.jpg", imgsz=IMGSZ, square=True)).tensor
+    rows = runner.rows(tensor)
+    clean, _ = load_clean_model(weights, fuse=True)
+    with torch.inference_mode():
+        expected = clean(tensor)[0][0].numpy()
+    assert rows.shape == expected.shape == (300, 6)
+    assert abs(rows[0, 4] - expected[0, 4]) < 1e-3 and rows[0, 5] == expected[0, 5]  # the top row, rounding apart
+    assert np.abs(rows[0, :4] - expected[0, :4]).max() < 0.5
+    with pytest.raises(InputError, match="--square"):
+        make_runner(str(folder), Setup(weights, IMGSZ, False, "float32", False, "cpu", tmp_path))
+
+
 def test_check_refuses_another_networks_ncnn_model(exported, tmp_path):
     """The file's model.0 conv is compared with the checkpoint's: other weights are refused before any dump."""
     from yolo10port.candidates.ncnn import NcnnCandidate, check_against_weights

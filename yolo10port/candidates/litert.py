@@ -41,6 +41,26 @@ RESOLVERS = ("xnnpack", "builtin", "builtin_ref")
 SCOPE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)_([A-Za-z0-9_]+?)(?:#\d+)?$")
 
 
+LITERT_FOLDER = Path("build/litert")  # LiteRT is exported by ultralytics in its own environment (make litert-export)
+
+
+def exported_model(scale: str, imgsz: int, option: str = "--candidate") -> Path:
+    """`--candidate litert`: `make litert-export`'s .tflite of this scale and size (the tool cannot export LiteRT
+    itself); exit 2 naming the file when it is not there, or when ai-edge-litert is missing."""
+    path = LITERT_FOLDER / f"yolov10{scale}-{imgsz}.tflite"
+    if not path.is_file():
+        raise InputError(
+            option,
+            f"litert needs {path}, or give the .tflite itself: a LiteRT export is ultralytics' job in its own "
+            "environment (make litert-export writes the n fixture's at 160)",
+        )
+    try:
+        import ai_edge_litert  # noqa: F401
+    except ImportError:
+        raise InputError(option, "litert needs ai-edge-litert (pip install 'yolo10port[full]')") from None
+    return path
+
+
 def runtime_options(pairs: list[str] | tuple[str, ...]) -> dict[str, object]:
     options = parse_options(pairs, OPTIONS, "litert")
     if options.get("resolver", "xnnpack") not in RESOLVERS:

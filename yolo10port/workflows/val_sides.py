@@ -221,11 +221,10 @@ class LiteRtRunner(Runner):
         from yolo10port.candidates.litert import LiteRtCandidate
 
         if path is None:
-            raise InputError(
-                "--candidate",
-                "litert: give the .tflite file (--candidate MODEL.tflite); a LiteRT export is ultralytics' job in its "
-                "own environment (make litert-export; README, 'ncnn and LiteRT')",
-            )
+            from yolo10port.candidates.litert import exported_model
+            from yolo10port.weights.reader import read_weights
+
+            path = exported_model(read_weights(setup.model).scale, setup.imgsz)
         try:
             import ai_edge_litert  # noqa: F401
         except ImportError:
