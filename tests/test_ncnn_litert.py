@@ -143,9 +143,11 @@ def test_winograd_is_declared_and_judged_by_its_floor_and_a_bug_is_still_caught(
     assert honest.tolerance["precision"] == "winograd" and "noise_floor@winograd" in honest.reference_meta
     assert honest.passed, (honest.first_failure, [(r.name, r.margin) for r in honest.layers])
     buggy = _plant(folder, tmp_path / "buggy_ncnn_model", "model.13.cv1.conv", 1.001)
-    report = run_check(weights, work, spec, candidate=str(buggy), reuse=True).report
+    report = run_check(weights, work, spec, candidate=str(buggy), reuse=True, drill=True).report
     assert report.tolerance["precision"] == "winograd"
     assert not report.passed and report.first_failure == "model.13", report.first_failure
+    assert report.drill.tolerance["precision"] == "winograd"  # the drill judges by the same floor
+    assert report.drill.culprit == "model.13.cv1.conv", report.drill.culprit
 
 
 def test_val_runs_ncnn_on_the_static_square(exported, tmp_path):
@@ -259,3 +261,25 @@ def test_litert_scope_names_map_to_module_paths():
     assert np.array_equal(as_nchw(nhwc, (1, 10, 3, 4)), nhwc.transpose(0, 3, 1, 2))
     assert as_nchw(nhwc, (1, 3, 4, 10)) is nhwc  # already the reference's shape: kept
     assert as_nchw(nhwc, (1, 7, 3, 4)) is None
+
+
+def test_winograd_kernels_without_the_floor_get_a_hint_and_nothing_else_does():
+    """A dump whose metadata names Winograd kernels, failing by a few float32 floors against a reference without
+    the winograd floor, is told how to judge it; a bigger error, or no such metadata, gets no Winograd hint."""
+    from types import SimpleNamespace
+
+    from yolo10port.compare.precision import hint
+
+    def report(multiple: float, kernels: str | None, floors: dict) -> SimpleNamespace:
+        row = SimpleNamespace(name="model.9", passed=False, rule="floor", floor_multiple=multiple, max_abs=1e-4)
+        meta = {"kernels": kernels} if kernels else {}
+        return SimpleNamespace(
+            passed=False, tolerance={"precision": "float32"}, reference_meta=floors, candidate_meta=meta, layers=[row]
+        )
+
+    float32_only = {"noise_floor": json.dumps({"model.9": 1e-5})}
+    text = hint(report(6.5, "winograd F(23,43,63)", float32_only))
+    assert "--floors winograd" in text and "--precision winograd" in text
+    assert hint(report(40.0, "winograd F(23,43,63)", float32_only)) is None  # too large for rounding: a bug
+    assert hint(report(6.5, "sgemm", float32_only)) is None
+    assert hint(report(6.5, None, float32_only)) is None
