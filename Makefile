@@ -139,7 +139,8 @@ calibrate-trained: $(STAMP) $(TRAINED_S) $(FIXTURES)/yolov10n.pt
 	done
 
 # val's figures (README, "Parity on a dataset"): the shapes detector on 200 held-out images at its imgsz 256; the
-# clean model, ONNX Runtime, OpenVINO and ncnn (a static export: the full square) must each pass with a mAP delta whose bootstrap interval contains 0.
+# clean model, ONNX Runtime, OpenVINO and ncnn (a static export: the full square) must each pass with a mAP delta
+# whose bootstrap interval contains 0.
 val-shapes: $(STAMP)
 	$(BIN)/python detector/make_dataset.py --out build/shapes-val --train 0 --val 200 --imgsz 256
 	for c in clean onnxruntime openvino; do \
