@@ -283,3 +283,15 @@ def test_winograd_kernels_without_the_floor_get_a_hint_and_nothing_else_does():
     assert hint(report(40.0, "winograd F(23,43,63)", float32_only)) is None  # too large for rounding: a bug
     assert hint(report(6.5, "sgemm", float32_only)) is None
     assert hint(report(6.5, None, float32_only)) is None
+
+
+def test_litert_by_name_needs_the_export_and_says_where(make_fixture, tmp_path, monkeypatch):
+    """`--candidate litert` runs make litert-export's file; where there is none, exit 2 names it (the tool cannot
+    export LiteRT itself), before anything is exported or dumped."""
+    from yolo10port.errors import InputError
+    from yolo10port.workflows.check import run_check
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=r"build/litert/yolov10n-96\.tflite.*make litert-export"):
+        run_check(make_fixture("n"), tmp_path / "work", RunSpec(imgsz=96), candidate="litert")
+    assert not list(tmp_path.iterdir())

@@ -74,6 +74,10 @@ def run_check(
     records that precision's floor too, and the candidate is judged by the one it records (workflows/precision.py).
     """
     weights = model if isinstance(model, Weights) else read_weights(model)  # read once; exit 2 before any folder
+    if candidate == "litert":  # make litert-export's file, or exit 2 naming it before anything is written
+        from yolo10port.candidates.litert import exported_model
+
+        candidate = str(exported_model(weights.scale, spec.imgsz))
     folder_given = Path(workdir) if workdir else None
     created = folder_given is not None and not folder_given.exists()
     try:
