@@ -20,7 +20,6 @@ Never imports ultralytics; exporting is ultralytics' job, in a separate environm
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -69,10 +68,10 @@ def runtime_options(pairs: list[str] | tuple[str, ...]) -> dict[str, object]:
 
 
 def _threads() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:
-        return os.cpu_count() or 1
+    """--threads, else OMP_NUM_THREADS, else the cores this process may use: one setting for every runtime."""
+    from yolo10port.threads import thread_count
+
+    return thread_count()
 
 
 class LiteRtRuntime:
@@ -81,7 +80,7 @@ class LiteRtRuntime:
     name = "litert"
     can_feed_intermediates = False
 
-    def __init__(self, path: Path, options: dict[str, object] | None = None):
+    def __init__(self, path: Path, options: dict[str, object] | None = None, keep_all: bool = True):
         from ai_edge_litert import interpreter as litert
 
         options = {"resolver": "xnnpack", "num_threads": _threads(), **(options or {})}
@@ -102,7 +101,7 @@ class LiteRtRuntime:
                 model_path=str(path),
                 num_threads=int(options["num_threads"]),
                 experimental_op_resolver_type=kinds[str(options["resolver"])],
-                experimental_preserve_all_tensors=True,
+                experimental_preserve_all_tensors=keep_all,  # every intermediate readable (off: as deployed)
             )
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:

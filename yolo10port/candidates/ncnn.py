@@ -15,7 +15,6 @@ Never imports ultralytics: `ncnn_candidate` asks the reference side for an expor
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 from dataclasses import dataclass, field
@@ -61,10 +60,10 @@ SAME_WEIGHTS_COSINE = 0.9  # as for ONNX graphs: other weights score ~0
 
 
 def _threads() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:
-        return os.cpu_count() or 1
+    """--threads, else OMP_NUM_THREADS, else the cores this process may use: one setting for every runtime."""
+    from yolo10port.threads import thread_count
+
+    return thread_count()
 
 
 def model_files(path: str | Path) -> tuple[Path, Path]:
@@ -153,7 +152,8 @@ class NcnnRuntime:
 
     def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
         extractor = self.net.create_extractor()
-        extractor.set_light_mode(False)  # keep every blob: many are asked for, in execution order
+        # Keep every blob when many are asked for; one output (bench, val, isolated error) runs as a deployment does.
+        extractor.set_light_mode(len(outputs) == 1)
         for name, array in feeds.items():
             extractor.input(name, self._mat(np.ascontiguousarray(array, dtype=np.float32)))
         results = []

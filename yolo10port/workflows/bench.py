@@ -160,7 +160,7 @@ def _litert_forward(scale: str, imgsz: int, x: torch.Tensor) -> Callable[[], obj
         return None
     from yolo10port.candidates.litert import LiteRtRuntime
 
-    runtime = LiteRtRuntime(path)
+    runtime = LiteRtRuntime(path, keep_all=False)  # no intermediates kept: timed as deployed
     interpreter = runtime.interpreter
     name = interpreter.get_input_details()[0]["name"]
     output = interpreter.get_output_details()[0]["name"]
