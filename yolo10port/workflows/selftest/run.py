@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from yolo10port.dumps.inputs import make_input
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.weights.reader import read_weights
 from yolo10port.workflows.check import run_check
@@ -165,10 +166,15 @@ def run_selftest(
                 base, _, own = name.partition("@")
                 candidate, fuse = kinds[name], HONEST[base][1]
                 options = HONEST_RUNTIME_OPTIONS.get(base)
+                where, how = folder, run
+                if candidate.endswith(".tflite") and make_input(run).letterbox is not None and not run.square:
+                    # A static LiteRT export takes its square only (the tool cannot re-export it at the image's
+                    # rectangle, as it does ncnn): the image is letterboxed to the full square, on both sides.
+                    where, how = folder / "square", run.but(square=True)
                 report = run_check(
                     weights,
-                    folder,
-                    run,
+                    where,
+                    how,
                     fuse=fuse,
                     candidate=candidate,
                     reuse=True,
