@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FIXTURES := build/fixtures
 
-.PHONY: install demo test test-all test-fast lint format clean golden-summaries bench calibrate calibrate-trained val-shapes litert-export wheel calibrate-precision calibrate-int8
+.PHONY: install demo test test-all test-fast lint format clean golden-summaries bench calibrate calibrate-trained val-shapes litert-export wheel calibrate-precision calibrate-int8 calibrate-ncnn
 
 install: $(STAMP)
 
@@ -91,13 +91,32 @@ calibrate: $(STAMP)
 	mkdir -p build
 	for s in n s m b l x; do \
 	  $(BIN)/yolo10port selftest --scale $$s --inputs $(CALIBRATION_INPUTS) \
-	    --honest clean,clean-fused,onnxruntime,openvino,ncnn-direct --mutation-inputs random:0,bus.jpg \
+	    --honest clean,clean-fused,onnxruntime,openvino,ncnn,ncnn-direct --mutation-inputs random:0,bus.jpg \
 	    --json build/calibrate-$$s.json > build/calibrate-$$s.txt || echo "selftest $$s: FAILED (build/calibrate-$$s.txt)"; \
 	done
 	$(MAKE) calibrate-trained
 	$(BIN)/python -m yolo10port.workflows.selftest.summary build/calibrate-n.json build/calibrate-s.json \
 	  build/calibrate-m.json build/calibrate-b.json build/calibrate-l.json build/calibrate-x.json \
 	  build/calibrate-shapes-n.json build/calibrate-shapes-s.json
+
+# ncnn alone (README, "ncnn and LiteRT"): the six fixtures × eight inputs, ncnn with its defaults (Winograd, judged by
+# the reference's winograd floor) and with Winograd off (float32's), no planted bugs; then LiteRT (XNNPACK and
+# builtin) on `make litert-export`'s n fixture at 160 when that file exists. `make calibrate-ncnn NCNN_SCALES="n s"
+# NCNN_IMGSZ=320` runs a part.
+NCNN_SCALES := n s m b l x
+NCNN_IMGSZ := 640
+calibrate-ncnn: $(STAMP)
+	mkdir -p build
+	for s in $(NCNN_SCALES); do \
+	  $(BIN)/yolo10port selftest --scale $$s --imgsz $(NCNN_IMGSZ) --inputs $(CALIBRATION_INPUTS) \
+	    --honest ncnn,ncnn-direct --mutation-inputs none \
+	    --json build/calibrate-ncnn-$$s.json > build/calibrate-ncnn-$$s.txt || echo "selftest ncnn $$s: FAILED (build/calibrate-ncnn-$$s.txt)"; \
+	done
+	if [ -f $(LITERT_MODEL) ]; then \
+	  $(BIN)/yolo10port selftest build/litert/yolov10n-160.pt --imgsz 160 --inputs $(CALIBRATION_INPUTS) \
+	    --honest litert,litert-builtin --mutation-inputs none --json build/calibrate-litert-n.json \
+	    > build/calibrate-litert-n.txt || echo "selftest litert n: FAILED (build/calibrate-litert-n.txt)"; \
+	fi
 
 # Trained weights score differently from fixtures (a trained head scores noise at ~1e-3): the committed shapes
 # detector, and a YOLOv10s trained here by the project's own script (not committed: ~80 MB with its EMA; one epoch
@@ -122,13 +141,16 @@ calibrate-trained: $(STAMP) $(TRAINED_S) $(FIXTURES)/yolov10n.pt
 	done
 
 # val's figures (README, "Parity on a dataset"): the shapes detector on 200 held-out images at its imgsz 256; the
-# clean model, ONNX Runtime and OpenVINO must each pass with a mAP delta whose bootstrap interval contains 0.
+# clean model, ONNX Runtime, OpenVINO and ncnn (a static export: the full square) must each pass with a mAP delta
+# whose bootstrap interval contains 0.
 val-shapes: $(STAMP)
 	$(BIN)/python detector/make_dataset.py --out build/shapes-val --train 0 --val 200 --imgsz 256
 	for c in clean onnxruntime openvino; do \
 	  $(BIN)/yolo10port val detector/yolov10n-shapes.pt --data build/shapes-val/shapes.yaml --imgsz 256 \
 	    --candidate $$c --format json -o build/val-$$c.json || exit 1; \
 	done
+	$(BIN)/yolo10port val detector/yolov10n-shapes.pt --data build/shapes-val/shapes.yaml --imgsz 256 --square \
+	  --candidate ncnn --format json -o build/val-ncnn.json
 
 # INT8 ports (README, "INT8 ports"): the shapes detector quantized by ONNX Runtime with nothing, the decode, and the
 # auto-chosen set kept in float (64 calibration and 64 held-out images at 256), then NNCF with the decode kept in

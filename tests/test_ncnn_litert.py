@@ -125,6 +125,55 @@ def test_planted_weight_bug_is_named_at_model_13(exported, tmp_path):
     assert rows["model.16"].isolated_passed  # fed the reference's inputs, the layers after it are right
 
 
+def test_winograd_is_declared_and_judged_by_its_floor_and_a_bug_is_still_caught(exported, tmp_path):
+    """ncnn's defaults compute 3×3 convs by Winograd: the dump says precision=winograd, check gives the reference the
+    winograd floor and judges by it (honest: pass); the same file with a model.13 weight × 1.001 fails at model.13."""
+    from yolo10port.candidates.ncnn import NcnnCandidate
+    from yolo10port.workflows.check import run_check
+
+    weights, folder, _ = exported
+    assert NcnnCandidate.open(folder).precision() == "winograd"
+    assert NcnnCandidate.open(folder, {"use_winograd_convolution": False}).precision() == "float32"
+    assert NcnnCandidate.open(folder, {f"use_winograd{n}_convolution": False for n in (23, 43, 63)}).precision() == (
+        "float32"
+    )  # the switch on, but no Winograd kernel allowed: ncnn computes directly
+    spec, work = RunSpec(input="random:0", imgsz=IMGSZ), tmp_path / "work"
+    honest = run_check(weights, work, spec, candidate=str(folder), reuse=True).report
+    assert honest.candidate_meta["precision"] == "winograd" and honest.candidate_meta["kernels"].startswith("winograd")
+    assert honest.tolerance["precision"] == "winograd" and "noise_floor@winograd" in honest.reference_meta
+    assert honest.passed, (honest.first_failure, [(r.name, r.margin) for r in honest.layers])
+    buggy = _plant(folder, tmp_path / "buggy_ncnn_model", "model.13.cv1.conv", 1.001)
+    report = run_check(weights, work, spec, candidate=str(buggy), reuse=True, drill=True).report
+    assert report.tolerance["precision"] == "winograd"
+    assert not report.passed and report.first_failure == "model.13", report.first_failure
+    assert report.drill.tolerance["precision"] == "winograd"  # the drill judges by the same floor
+    assert report.drill.culprit == "model.13.cv1.conv", report.drill.culprit
+
+
+def test_val_runs_ncnn_on_the_static_square(exported, tmp_path):
+    """val's ncnn side: the model's decoded head, top-k on the host, equal to the clean model's detections; a
+    rectangle (val without --square) is refused with the option to use."""
+    import torch
+
+    from yolo10port.candidates.clean import load_clean_model
+    from yolo10port.dumps.inputs import make_input
+    from yolo10port.errors import InputError
+    from yolo10port.workflows.val_sides import Setup, make_runner
+
+    weights, folder, _ = exported
+    runner = make_runner(str(folder), Setup(weights, IMGSZ, True, "float32", False, "cpu", tmp_path))
+    tensor = make_input(RunSpec(input="bus.jpg", imgsz=IMGSZ, square=True)).tensor
+    rows = runner.rows(tensor)
+    clean, _ = load_clean_model(weights, fuse=True)
+    with torch.inference_mode():
+        expected = clean(tensor)[0].numpy()
+    assert rows.shape == expected.shape == (300, 6)
+    assert abs(rows[0, 4] - expected[0, 4]) < 1e-3 and rows[0, 5] == expected[0, 5]  # the top row, rounding apart
+    assert np.abs(rows[0, :4] - expected[0, :4]).max() < 0.5
+    with pytest.raises(InputError, match="--square"):
+        make_runner(str(folder), Setup(weights, IMGSZ, False, "float32", False, "cpu", tmp_path))
+
+
 def test_check_refuses_another_networks_ncnn_model(exported, tmp_path):
     """The file's model.0 conv is compared with the checkpoint's: other weights are refused before any dump."""
     from yolo10port.candidates.ncnn import NcnnCandidate, check_against_weights
@@ -212,3 +261,37 @@ def test_litert_scope_names_map_to_module_paths():
     assert np.array_equal(as_nchw(nhwc, (1, 10, 3, 4)), nhwc.transpose(0, 3, 1, 2))
     assert as_nchw(nhwc, (1, 3, 4, 10)) is nhwc  # already the reference's shape: kept
     assert as_nchw(nhwc, (1, 7, 3, 4)) is None
+
+
+def test_winograd_kernels_without_the_floor_get_a_hint_and_nothing_else_does():
+    """A dump whose metadata names Winograd kernels, failing by a few float32 floors against a reference without
+    the winograd floor, is told how to judge it; a bigger error, or no such metadata, gets no Winograd hint."""
+    from types import SimpleNamespace
+
+    from yolo10port.compare.precision import hint
+
+    def report(multiple: float, kernels: str | None, floors: dict) -> SimpleNamespace:
+        row = SimpleNamespace(name="model.9", passed=False, rule="floor", floor_multiple=multiple, max_abs=1e-4)
+        meta = {"kernels": kernels} if kernels else {}
+        return SimpleNamespace(
+            passed=False, tolerance={"precision": "float32"}, reference_meta=floors, candidate_meta=meta, layers=[row]
+        )
+
+    float32_only = {"noise_floor": json.dumps({"model.9": 1e-5})}
+    text = hint(report(6.5, "winograd F(23,43,63)", float32_only))
+    assert "--floors winograd" in text and "--precision winograd" in text
+    assert hint(report(40.0, "winograd F(23,43,63)", float32_only)) is None  # too large for rounding: a bug
+    assert hint(report(6.5, "sgemm", float32_only)) is None
+    assert hint(report(6.5, None, float32_only)) is None
+
+
+def test_litert_by_name_needs_the_export_and_says_where(make_fixture, tmp_path, monkeypatch):
+    """`--candidate litert` runs make litert-export's file; where there is none, exit 2 names it (the tool cannot
+    export LiteRT itself), before anything is exported or dumped."""
+    from yolo10port.errors import InputError
+    from yolo10port.workflows.check import run_check
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=r"build/litert/yolov10n-96\.tflite.*make litert-export"):
+        run_check(make_fixture("n"), tmp_path / "work", RunSpec(imgsz=96), candidate="litert")
+    assert not list(tmp_path.iterdir())

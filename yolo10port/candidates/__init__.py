@@ -2,6 +2,7 @@
 
 - `clean`: the clean PyTorch reimplementation (yolo10port.model), run from the exported weights;
 - `ncnn`: an ncnn model (`yolo10port ncnn`'s export, or a given folder or .param) run by ncnn (candidates/ncnn.py);
+- `litert`: a .tflite (ultralytics' LiteRT export, made in its own environment) run by ai-edge-litert;
 - `onnxruntime`, `openvino`: an ONNX graph (ultralytics' export or `yolo10port onnx`, or the user's own file)
   run by ONNX Runtime or OpenVINO, its node outputs mapped back to module paths.
 
@@ -17,7 +18,7 @@ from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
 from yolo10port.weights.reader import Weights
 
-KINDS = ("clean", "onnxruntime", "openvino", "ncnn")
+KINDS = ("clean", "onnxruntime", "openvino", "ncnn", "litert")
 
 
 def is_ncnn_model(kind: str) -> bool:
@@ -68,6 +69,10 @@ def make_candidate(
         from yolo10port.candidates.ncnn import runtime_options as ncnn_options
 
         return ncnn_candidate(kind, weights, files, spec, ncnn_options(runtime_options or []))
+    if kind == "litert":
+        from yolo10port.candidates.litert import exported_model
+
+        kind = str(exported_model(weights.scale, spec.imgsz))
     if kind.endswith(".tflite"):
         from yolo10port.candidates.litert import litert_candidate
         from yolo10port.candidates.litert import runtime_options as litert_options

@@ -10,7 +10,6 @@ Never imports ultralytics: `graph_candidate` asks the reference side for an expo
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,17 @@ import numpy as np
 import onnx
 
 from yolo10port import __version__
+from yolo10port.candidates.backend import GRAPH_RUNTIMES as RUNTIMES
+from yolo10port.candidates.backend import graph_runtime as make_runtime
+from yolo10port.candidates.backend import runtime_threads as _threads
 from yolo10port.candidates.clean_isolated import fill_key, split_call
+from yolo10port.candidates.module_tree import (  # noqa: F401  (ncnn, LiteRT and tests import them from here too)
+    SAME_WEIGHTS_COSINE,
+    folded_stem,
+    no_counterpart,
+    reference_tree,
+    why_absent,
+)
 from yolo10port.candidates.onnx_graph import (
     GraphMap,
     OnnxGraph,
@@ -35,119 +44,12 @@ from yolo10port.candidates.onnx_graph import (
 from yolo10port.candidates.quantized import is_quantized, scheme_json
 from yolo10port.compare.engine import Report
 from yolo10port.dumps.inputs import ModelInput, make_input
-from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, HEAD, INPUT_MARK
+from yolo10port.dumps.keys import DETECTIONS, HEAD, INPUT_MARK
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
 from yolo10port.weights.reader import Weights
 
-RUNTIMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
-Session = Callable[[dict[str, np.ndarray]], list[np.ndarray]]  # inputs by name → the outputs asked for
 CHUNK_BYTES = 256 << 20  # depth all: values asked of the runtime per run, so memory stays bounded at any scale
-# model.0's conv vs the checkpoint's: other weights score ~0, a planted 1.001 bug ~1. An INT8 graph's stem is read
-# dequantized (per-channel int8: each weight within half a step), and scores 0.99999 (n fixture and shapes detector,
-# quantize_static): quantization moves the cosine by 1e-5, so the same threshold serves float and quantized graphs.
-SAME_WEIGHTS_COSINE = 0.9
-
-
-def _threads() -> int:
-    """--threads, else OMP_NUM_THREADS, else the cores this process may use (yolo10port/threads.py)."""
-    from yolo10port.threads import thread_count
-
-    return thread_count()
-
-
-# --- the two runtimes: run a model proto whose outputs are the values wanted ------------------------------------
-
-
-class OnnxRuntime:
-    name = "onnxruntime"
-
-    def __init__(self, device: str):
-        import onnxruntime
-
-        self.ort = onnxruntime
-        self.version = onnxruntime.__version__
-        self.device = device
-        if device == "cpu":
-            self.providers: list = ["CPUExecutionProvider"]
-        elif device.startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            index = int(device.partition(":")[2] or 0)
-            self.providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-        else:
-            raise InputError(
-                "--device", f"{device}: this onnxruntime has no CUDA provider (onnxruntime-gpu); use --device cpu"
-            )
-
-    def session(self, model: onnx.ModelProto, outputs: list[str] | None = None) -> Session:
-        """A session on `model` that returns `outputs` (None: the graph's own) for a dict of inputs."""
-        # Graph optimizations stay on (what a user's deployment runs); asking for intermediate values as outputs
-        # can still keep some fusions from happening across them (see the candidate's notes).
-        options = self.ort.SessionOptions()
-        options.intra_op_num_threads = _threads()
-        options.inter_op_num_threads = 1
-        # No busy-waiting between ops: on a shared CI core, spinning threads only steal time from everyone else.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3  # warnings about unused initializers of an extracted subgraph are noise
-        session = self.ort.InferenceSession(model.SerializeToString(), options, providers=self.providers)
-        return lambda feeds: session.run(outputs, feeds)
-
-    def run(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
-        return self.session(model, outputs)(feeds)
-
-    def metadata(self) -> dict[str, str]:
-        return {"runtime": f"onnxruntime {self.version}", "providers": ",".join(map(str, self.providers))}
-
-
-class OpenVino:
-    name = "openvino"
-
-    def __init__(self, device: str, hint: str = "f32"):
-        import openvino
-
-        if device != "cpu":
-            raise InputError("--device", f"{device}: the OpenVINO candidate runs on the CPU here; use --device cpu")
-        self.device = device
-        self.core = openvino.Core()
-        self.version = openvino.__version__.split("-")[0]
-        self.hint = hint  # asked; what the compiled model reports back is what it runs in (self.precision)
-        self.precision = ""
-
-    def session(self, model: onnx.ModelProto, outputs: list[str] | None = None) -> Session:
-        """A compiled model on `model` that returns `outputs` (None: the graph's own), added by tensor name."""
-        network = self.core.read_model(model.SerializeToString())
-        present = {name for output in network.outputs for name in output.names}
-        network.add_outputs([name for name in outputs or () if name not in present])  # tensor name = ONNX value
-        # Explicit f32 unless asked otherwise: OpenVINO's CPU plugin defaults to bf16 on CPUs with AMX/AVX512-BF16,
-        # a ~1e-2 error. A CPU without f16/bf16 support runs f32 whatever the hint; the read-back says which.
-        config = {"INFERENCE_PRECISION_HINT": self.hint, "INFERENCE_NUM_THREADS": _threads()}
-        compiled = self.core.compile_model(network, "CPU", config)
-        compiled_to = compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino.Type: f32, f16, bf16
-        self.precision = compiled_to.to_string() if hasattr(compiled_to, "to_string") else str(compiled_to)
-        ports = [compiled.output(name) for name in outputs] if outputs else list(compiled.outputs)
-        return lambda feeds: [np.asarray(array) for array in map(compiled(feeds).__getitem__, ports)]
-
-    def run(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
-        return self.session(model, outputs)(feeds)
-
-    def metadata(self) -> dict[str, str]:
-        meta = {"runtime": f"openvino {self.version}", "inference_precision": self.precision or self.hint}
-        if self.hint != "f32":
-            meta["inference_precision_hint"] = self.hint
-        return meta
-
-
-OPENVINO_HINTS = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
-FROM_OPENVINO = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
-
-
-def make_runtime(runtime: str, device: str, precision: str = "float32"):
-    if runtime == "onnxruntime":
-        return OnnxRuntime(device)
-    if runtime == "openvino":
-        if precision not in OPENVINO_HINTS:
-            raise InputError("--precision", f"{precision}: OpenVINO's hint takes {', '.join(OPENVINO_HINTS)}")
-        return OpenVino(device, OPENVINO_HINTS[precision])
-    raise InputError("--runtime", f"{runtime!r} is not one of {', '.join(RUNTIMES)}")
 
 
 def open_session(path: str | Path, runtime: str, device: str = "cpu") -> Callable[[np.ndarray], list[np.ndarray]]:
@@ -188,49 +90,6 @@ def graph_scale(gmap: GraphMap) -> str | None:
 
     signature = (gmap.stem_channels, gmap.c2f_blocks)
     return next((scale for scale, sig in SCALE_SIGNATURES.items() if sig == signature), None)
-
-
-@functools.lru_cache(maxsize=8)
-def reference_tree(scale: str, nc: int) -> dict[str, str]:
-    """Module path → class name of YOLOv10-`scale` as ultralytics builds it (unfused), one-to-many head left out:
-    the clean model's tree, whose paths equal ultralytics' (built on the meta device: no memory, no weights)."""
-    import torch
-
-    from yolo10port.model import YOLOv10
-
-    with torch.device("meta"):
-        model = YOLOv10(scale, nc)
-    return {path: type(module).__name__ for path, module in model.named_modules()}
-
-
-def why_absent(path: str, tree: dict[str, str]) -> str:
-    """Why a module of the reference tree has no node in an exported (fused) graph."""
-    parts = path.split(".")
-    for cut in range(len(parts) - 1, 1, -1):  # the nearest RepVGGDW above: the export folds its two branches
-        ancestor = ".".join(parts[:cut])
-        if tree.get(ancestor) == "RepVGGDW":
-            branch = "3×3 branch" if parts[cut] == "conv1" else "7×7 branch"
-            return f"part of RepVGGDW's {branch}: the export folds both branches into one conv ({ancestor}.conv)"
-    parent, kind = path.rpartition(".")[0], tree.get(path, "")
-    if kind == "BatchNorm2d":
-        return f"BatchNorm folded into {parent}.conv, whose output in the graph is this BatchNorm's output"
-    if kind == "Identity":
-        return f"an Identity (no activation): no node in the graph, the same tensor as {parent}.conv"
-    return "no node of the graph is named after it"
-
-
-def no_counterpart(keys: list[str], tree: dict[str, str], depth: int | None, within: str | None) -> dict[str, str]:
-    """The module paths a reference dump at `depth` (inside `within`) holds that the graph cannot give, and why."""
-    have = {key.split("#")[0] for key in keys}
-    absent = {}
-    for path, kind in tree.items():
-        if not path.startswith("model.") or kind == "ModuleList" or path == DECODED_HEAD or path in have:
-            continue
-        if within is not None and path != within and not path.startswith(within + "."):
-            continue
-        if depth is None or path.count(".") <= depth:
-            absent[path] = why_absent(path, tree)
-    return absent
 
 
 def top_k(gmap: GraphMap) -> int | None:
@@ -311,7 +170,7 @@ class GraphCandidate:
 
     path: Path
     gmap: GraphMap
-    runtime: OnnxRuntime | OpenVino
+    runtime: object  # a graph backend (candidates/backend.py): onnxruntime_backend or openvino_backend
     kind: str
     label: str
     scale: str | None
@@ -461,13 +320,10 @@ class GraphCandidate:
         """What the run truly computed in: OpenVINO's compiled precision (read back), else the graph's weights."""
         if is_quantized(self.graph.nodes):
             return "int8"  # whatever OpenVINO's hint: it runs the Q/DQ pairs as 8-bit (its LPT transformations)
-        if isinstance(self.runtime, OpenVino):
-            compiled = self.runtime.precision or self.runtime.hint
-            return FROM_OPENVINO.get(compiled, compiled)
-        return graph_precision(self.graph)
+        return self.runtime.computes_in(graph_precision(self.graph))
 
     def _run(self, feeds: dict[str, np.ndarray], values: list[str]) -> list[np.ndarray]:
-        if isinstance(self.runtime, OpenVino):  # it adds the wanted values as outputs itself, by tensor name
+        if self.runtime.adds_outputs_by_name:  # OpenVINO adds the wanted values as outputs itself, by tensor name
             return self.runtime.run(self.graph.model, feeds, values)
         return self.runtime.run(with_outputs(self.graph, values), feeds, values)
 
@@ -574,19 +430,6 @@ def _fits(declared: tuple, actual: tuple[int, ...]) -> bool:
 
 
 # --- check's entry: the graph for these weights ------------------------------------------------------------------
-
-
-def folded_stem(weights: Weights) -> np.ndarray | None:
-    """The checkpoint's model.0 conv weight with its BatchNorm folded in, as an export writes it."""
-    state = weights.state_dict
-    weight = state.get("model.0.conv.weight")
-    if weight is None:
-        return None
-    weight = weight.double().numpy()
-    if "model.0.bn.weight" in state:
-        gamma, var = state["model.0.bn.weight"].double().numpy(), state["model.0.bn.running_var"].double().numpy()
-        weight = weight * (gamma / np.sqrt(var + 1e-3)).reshape(-1, 1, 1, 1)  # ultralytics sets BN eps 1e-3
-    return weight
 
 
 def check_against_weights(candidate: GraphCandidate, weights: Weights) -> None:

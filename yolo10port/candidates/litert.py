@@ -20,7 +20,6 @@ Never imports ultralytics; exporting is ultralytics' job, in a separate environm
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -41,6 +40,26 @@ RESOLVERS = ("xnnpack", "builtin", "builtin_ref")
 SCOPE = re.compile(r"^([A-Za-z][A-Za-z0-9]*)_([A-Za-z0-9_]+?)(?:#\d+)?$")
 
 
+LITERT_FOLDER = Path("build/litert")  # LiteRT is exported by ultralytics in its own environment (make litert-export)
+
+
+def exported_model(scale: str, imgsz: int, option: str = "--candidate") -> Path:
+    """`--candidate litert`: `make litert-export`'s .tflite of this scale and size (the tool cannot export LiteRT
+    itself); exit 2 naming the file when it is not there, or when ai-edge-litert is missing."""
+    path = LITERT_FOLDER / f"yolov10{scale}-{imgsz}.tflite"
+    if not path.is_file():
+        raise InputError(
+            option,
+            f"litert needs {path}, or give the .tflite itself: a LiteRT export is ultralytics' job in its own "
+            "environment (make litert-export writes the n fixture's at 160)",
+        )
+    try:
+        import ai_edge_litert  # noqa: F401
+    except ImportError:
+        raise InputError(option, "litert needs ai-edge-litert (pip install 'yolo10port[full]')") from None
+    return path
+
+
 def runtime_options(pairs: list[str] | tuple[str, ...]) -> dict[str, object]:
     options = parse_options(pairs, OPTIONS, "litert")
     if options.get("resolver", "xnnpack") not in RESOLVERS:
@@ -49,10 +68,10 @@ def runtime_options(pairs: list[str] | tuple[str, ...]) -> dict[str, object]:
 
 
 def _threads() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:
-        return os.cpu_count() or 1
+    """--threads, else OMP_NUM_THREADS, else the cores this process may use: one setting for every runtime."""
+    from yolo10port.threads import thread_count
+
+    return thread_count()
 
 
 class LiteRtRuntime:
@@ -61,7 +80,7 @@ class LiteRtRuntime:
     name = "litert"
     can_feed_intermediates = False
 
-    def __init__(self, path: Path, options: dict[str, object] | None = None):
+    def __init__(self, path: Path, options: dict[str, object] | None = None, keep_all: bool = True):
         from ai_edge_litert import interpreter as litert
 
         options = {"resolver": "xnnpack", "num_threads": _threads(), **(options or {})}
@@ -82,7 +101,7 @@ class LiteRtRuntime:
                 model_path=str(path),
                 num_threads=int(options["num_threads"]),
                 experimental_op_resolver_type=kinds[str(options["resolver"])],
-                experimental_preserve_all_tensors=True,
+                experimental_preserve_all_tensors=keep_all,  # every intermediate readable (off: as deployed)
             )
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
@@ -232,7 +251,7 @@ class LiteRtCandidate:
 
     @classmethod
     def open(cls, path: str | Path, options: dict[str, object] | None = None) -> LiteRtCandidate:
-        from yolo10port.candidates.graph import reference_tree
+        from yolo10port.candidates.module_tree import reference_tree
         from yolo10port.candidates.ncnn_map import traced
 
         path = Path(path)
@@ -263,7 +282,7 @@ class LiteRtCandidate:
     def dump(self, out: Path, spec: RunSpec) -> Path:
         import torch
 
-        from yolo10port.candidates.graph import no_counterpart, reference_tree
+        from yolo10port.candidates.module_tree import no_counterpart, reference_tree
         from yolo10port.candidates.ncnn_map import traced
         from yolo10port.dumps.run import stream_dump
 
@@ -367,7 +386,7 @@ def _scale_nc(interpreter, path: Path) -> tuple[str, int]:
 def litert_candidate(path: str, weights, spec: RunSpec, options: dict[str, object] | None = None) -> LiteRtCandidate:
     """`check --candidate MODEL.tflite`: the file, after checking it is these weights' network (scale, class count,
     and model.0's conv against the checkpoint's BatchNorm-folded one)."""
-    from yolo10port.candidates.graph import SAME_WEIGHTS_COSINE, folded_stem
+    from yolo10port.candidates.module_tree import SAME_WEIGHTS_COSINE, folded_stem
 
     candidate = LiteRtCandidate.open(path, options)
     name = weights.path.name

@@ -15,7 +15,6 @@ Never imports ultralytics: `ncnn_candidate` asks the reference side for an expor
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from yolo10port.candidates.backend import parse_options
 from yolo10port.candidates.clean_isolated import fill_key, recorded_input
 from yolo10port.candidates.ncnn_map import (
     NcnnMap,
+    NcnnParam,
     conv_arrays,
     map_param,
     read_param,
@@ -60,10 +60,10 @@ SAME_WEIGHTS_COSINE = 0.9  # as for ONNX graphs: other weights score ~0
 
 
 def _threads() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except AttributeError:
-        return os.cpu_count() or 1
+    """--threads, else OMP_NUM_THREADS, else the cores this process may use: one setting for every runtime."""
+    from yolo10port.threads import thread_count
+
+    return thread_count()
 
 
 def model_files(path: str | Path) -> tuple[Path, Path]:
@@ -87,12 +87,42 @@ def model_files(path: str | Path) -> tuple[Path, Path]:
     return param, weights
 
 
+def winograd_on(options: dict[str, object]) -> bool:
+    """ncnn computes a 3×3 convolution by Winograd only with the switch on and one of F(2,3)/F(4,3)/F(6,3) allowed."""
+    sizes = ("23", "43", "63")
+    return bool(options.get("use_winograd_convolution")) and any(
+        options.get(f"use_winograd{n}_convolution") for n in sizes
+    )
+
+
 def ncnn_kernels(options: dict[str, object]) -> str:
     """What the dump's `kernels` hint says: the fast convolution algorithms that may change the arithmetic."""
-    if options.get("use_winograd_convolution"):
+    if winograd_on(options):
         sizes = [n for n in ("23", "43", "63") if options.get(f"use_winograd{n}_convolution")]
-        return "winograd" + (f" F({','.join(sizes)})" if sizes else "")
+        return f"winograd F({','.join(sizes)})"
     return "sgemm" if options.get("use_sgemm_convolution") else "direct"
+
+
+def winograd_layers(param: NcnnParam) -> list[str]:
+    """The Convolution layers ncnn's x86 and ARM kernels compute by Winograd when it is on: 3×3, stride 1,
+    dilation 1, ungrouped (depthwise convs are another layer type), more than 8 input or output channels
+    (`prefer_winograd` in ncnn's convolution_x86.cpp / convolution_arm.cpp). Which of F(2,3), F(4,3), F(6,3) each
+    gets depends on its size; the reference's winograd floor is measured with F(6,3), the largest error of the
+    three, at every such conv (README, "Reduced precision")."""
+    found = []
+    for layer in param.layers:
+        if layer.type != "Convolution":
+            continue
+        kw = layer.int(1)
+        kh, dw, dh = layer.int(11, kw), layer.int(2, 1), layer.int(12, layer.int(2, 1))
+        sw = layer.int(3, 1)
+        sh = layer.int(13, sw)
+        out = layer.int(0)
+        size = layer.int(6)
+        inputs = size // (out * kw * kh) if out and kw and kh else 0
+        if (kw, kh, dw, dh, sw, sh) == (3, 3, 1, 1, 1, 1) and (inputs > 8 or out > 8):
+            found.append(layer.name)
+    return found
 
 
 class NcnnRuntime:
@@ -101,8 +131,10 @@ class NcnnRuntime:
     name = "ncnn"
     can_feed_intermediates = True
 
-    def __init__(self, param: Path, weights: Path, options: dict[str, object] | None = None):
+    def __init__(self, param: Path, weights: Path, options: dict[str, object] | None = None, winograd_convs: int = 0):
         import ncnn
+
+        self.winograd_convs = winograd_convs  # how many of the model's convs Winograd computes when it is on
 
         self.version = ncnn.__version__
         self.net = ncnn.Net()
@@ -120,7 +152,8 @@ class NcnnRuntime:
 
     def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
         extractor = self.net.create_extractor()
-        extractor.set_light_mode(False)  # keep every blob: many are asked for, in execution order
+        # Keep every blob when many are asked for; one output (bench, val, isolated error) runs as a deployment does.
+        extractor.set_light_mode(len(outputs) == 1)
         for name, array in feeds.items():
             extractor.input(name, self._mat(np.ascontiguousarray(array, dtype=np.float32)))
         results = []
@@ -133,10 +166,14 @@ class NcnnRuntime:
 
     @property
     def precision(self) -> str:
-        """float16 where ncnn's fp16 paths can run (ARM with fp16 storage/arithmetic on), else float32."""
+        """What ncnn truly computes in, so that the floor of that precision judges it: float16 where ncnn's fp16
+        paths can run (ARM with fp16 storage/arithmetic on); else `winograd` when Winograd is on and the model has
+        convolutions it applies to (float32 with a few times float32's rounding); else float32."""
         fp16 = self.options.get("use_fp16_storage") or self.options.get("use_fp16_arithmetic")
         arm = platform.machine().lower() in ("aarch64", "arm64", "armv8l", "armv7l")
-        return "float16" if fp16 and arm else "float32"
+        if fp16 and arm:
+            return "float16"
+        return "winograd" if winograd_on(self.options) and self.winograd_convs else "float32"
 
     def metadata(self) -> dict[str, str]:
         return {
@@ -191,7 +228,7 @@ class NcnnCandidate:
         probe = map_param(param, scale, nc)  # blob names do not depend on the size; the anchors do
         size = exported_size(probe) or (640, 640)
         nmap = map_param(param, scale, nc, *size)
-        runtime = NcnnRuntime(param_path, bin_path, options)
+        runtime = NcnnRuntime(param_path, bin_path, options, len(winograd_layers(param)))
         version = ".".join(runtime.version.split(".")[:2])
         label = f"ncnn {version} on {Path(path).name} ({ncnn_kernels(runtime.options)})"
         candidate = cls(Path(path), nmap, runtime, size, label, notes=list(nmap.notes))
@@ -205,6 +242,10 @@ class NcnnCandidate:
     @property
     def fused(self) -> bool:
         return True  # an ncnn export is always BatchNorm-folded
+
+    def precision(self) -> str:
+        """What ncnn computes in with these options (`winograd` by default): the floor that judges it."""
+        return self.runtime.precision
 
     def note(self, line: str) -> None:
         if line not in self.notes:
@@ -262,7 +303,7 @@ class NcnnCandidate:
     def dump(self, out: Path, spec: RunSpec) -> Path:
         import torch
 
-        from yolo10port.candidates.graph import no_counterpart, reference_tree
+        from yolo10port.candidates.module_tree import no_counterpart, reference_tree
         from yolo10port.dumps.device import cpu_name
         from yolo10port.dumps.run import stream_dump
         from yolo10port.model import postprocess
@@ -373,7 +414,7 @@ class NcnnCandidate:
 def check_against_weights(candidate: NcnnCandidate, weights: Weights) -> None:
     """Refuse an ncnn model that is not these weights' one-to-one network: another scale or class count, other
     weights, or ultralytics' one-to-many export of these weights."""
-    from yolo10port.candidates.graph import folded_stem
+    from yolo10port.candidates.module_tree import folded_stem
 
     nmap, name = candidate.nmap, weights.path.name
     if (nmap.scale, nmap.nc) != (weights.scale, weights.nc):

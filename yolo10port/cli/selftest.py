@@ -39,13 +39,18 @@ def selftest(
         "ones,random:0,bus.jpg"
     ),
     honest: Annotated[
-        str, typer.Option(help="honest candidates: clean, clean-fused, onnxruntime, openvino, ncnn, ncnn-direct")
+        str,
+        typer.Option(
+            help="honest candidates: clean, clean-fused, onnxruntime, openvino, ncnn (Winograd on, its floor), "
+            "ncnn-direct, litert, litert-builtin (build/litert/yolov10SCALE-IMGSZ.tflite)"
+        ),
     ] = "clean,clean-fused",
     weights: Annotated[
         bool, typer.Option("--weights/--no-weights", help="also the 23 one-weight ×1.001 bugs, one per layer")
     ] = True,
     mutation_inputs: Annotated[
-        str | None, typer.Option(help="plant the bugs on these input kinds only (default: all of --inputs)")
+        str | None,
+        typer.Option(help="plant the bugs on these input kinds only (default: all of --inputs; none: no bugs)"),
     ] = None,
     imgsz: Imgsz = 640,
     device: Device = "cpu",
@@ -96,7 +101,7 @@ def selftest(
         asked_precision(precision, run_spec(imgsz=imgsz, device=device), "clean")
     planted_on = None
     if mutation_inputs is not None:
-        planted_on = tuple(_input_kinds(mutation_inputs))
+        planted_on = () if mutation_inputs.strip() == "none" else tuple(_input_kinds(mutation_inputs))
     guard_outputs({"--json": json_out}, [model, fixtures, *inputs.split(",")])
     if model is None:
         one_of("--scale", scale, SCALES)

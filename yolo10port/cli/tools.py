@@ -89,13 +89,19 @@ def bench(
     device: Device = "cpu",
     threads: Threads = None,
     graphs: Annotated[
-        bool, typer.Option("--graphs/--no-graphs", help="CPU: also ONNX Runtime and OpenVINO on the ONNX export")
+        bool,
+        typer.Option(
+            "--graphs/--no-graphs",
+            help="CPU: also ONNX Runtime and OpenVINO on the ONNX export, ncnn on its export, and LiteRT on "
+            "build/litert/yolov10SCALE-IMGSZ.tflite where that file and ai-edge-litert exist",
+        ),
     ] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="write every figure as JSON here")] = None,
 ):
     """Latency against ultralytics fused, as ratios measured in one run; the `check` breakdown; dump/diff peak RSS.
 
-    CPU: batch 1, float32: ultralytics, the clean model unfused and fused, ONNX Runtime, OpenVINO.
+    CPU: batch 1, float32: ultralytics, the clean model unfused and fused, ONNX Runtime, OpenVINO, ncnn (default
+    options, top-k on the host), LiteRT (XNNPACK; only where `make litert-export` made the .tflite).
     CUDA: batch 1 and 32, float32 (TF32 off) and float16: ultralytics, the clean model fused, and fused as a
     CUDA graph in its fastest layout.
 

@@ -177,4 +177,29 @@ def hint(report) -> str | None:
                 f"what the candidate computes, judge it with --precision {precision} (or declare precision="
                 f"{precision} in its dump's metadata)"
             )
-    return None
+    return _winograd_kernels_without_floor(report)
+
+
+# How many float32 floors Winograd F(6,3) moves a row (README, "Reduced precision": 3–5× on the fixtures), with room.
+WINOGRAD_FLOOR_MULTIPLES = 12.0
+
+
+def _winograd_kernels_without_floor(report) -> str | None:
+    """A candidate whose metadata names Winograd kernels (`kernels: winograd…`, as ncnn's dumps do) but not its
+    precision, failing by a few float32 floors against a reference that has no winograd floor: say how to judge it."""
+    meta = report.reference_meta
+    if not str(report.candidate_meta.get("kernels", "")).lower().startswith("winograd"):
+        return None
+    if meta.get(floor_keys("winograd")[0]) or not meta.get(FLOOR_KEY):
+        return None
+    failing = [r for r in report.layers if not r.passed]
+    if not failing or any(r.rule != "floor" or r.floor_multiple is None for r in failing):
+        return None
+    if max(r.floor_multiple for r in failing) > WINOGRAD_FLOOR_MULTIPLES:
+        return None
+    return (
+        "the candidate says it computes with Winograd kernels (kernels: "
+        f"{report.candidate_meta['kernels']}) and every failing row is within {WINOGRAD_FLOOR_MULTIPLES:.0f} float32 "
+        "floors: consistent with Winograd's rounding; dump the reference with --floors winograd and judge it with "
+        "--precision winograd"
+    )

@@ -85,7 +85,7 @@ def export_ncnn(
 
     weights = weights_of(weights)
     check_imgsz(imgsz)
-    out = Path(out)
+    out = Path(out).absolute()  # the export runs in its scratch folder (chdir): a relative path would move with it
     check_output_folder(out)
     model = reference_network(weights, fuse=True)
     head = model.model[-1]

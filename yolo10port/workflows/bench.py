@@ -128,6 +128,46 @@ def _graph_forwards(weights, folder: Path, imgsz: int, x: torch.Tensor) -> dict[
     return forwards
 
 
+LITERT_FOLDER = Path("build/litert")  # where `make litert-export` writes yolov10{scale}-{imgsz}.tflite
+
+
+def _ncnn_forward(weights, folder: Path, imgsz: int, x: torch.Tensor) -> Callable[[], object]:
+    """ncnn with its default options (Winograd on: what a deployment runs) on `yolo10port ncnn`'s export, top-k on
+    the host as in an ncnn dump: image in, detections out."""
+    from yolo10port.candidates.ncnn import PARAM_NAME, NcnnCandidate
+    from yolo10port.dumps.keys import DECODED_HEAD
+    from yolo10port.model import postprocess
+    from yolo10port.reference.ncnn_export import export_ncnn
+
+    path = folder / f"{weights.path.stem}-{imgsz}_ncnn_model"
+    if not (path / PARAM_NAME).exists():
+        export_ncnn(weights, path, imgsz=imgsz)
+    candidate = NcnnCandidate.open(path)
+    nmap, runtime = candidate.nmap, candidate.runtime
+    image, head, shape = x[0].numpy(), nmap.blobs[DECODED_HEAD], nmap.shapes[DECODED_HEAD]
+    return lambda: postprocess(torch.from_numpy(runtime.run({nmap.input_blob: image}, [head])[0].reshape(shape)))
+
+
+def _litert_forward(scale: str, imgsz: int, x: torch.Tensor) -> Callable[[], object] | None:
+    """ai-edge-litert (XNNPACK) on `make litert-export`'s .tflite of this scale and size, when both exist (the
+    export needs its own environment: README, "ncnn and LiteRT"); its top-k is in the model."""
+    path = LITERT_FOLDER / f"yolov10{scale}-{imgsz}.tflite"
+    try:
+        import ai_edge_litert  # noqa: F401
+    except ImportError:
+        return None
+    if not path.is_file():
+        return None
+    from yolo10port.candidates.litert import LiteRtRuntime
+
+    runtime = LiteRtRuntime(path, keep_all=False)  # no intermediates kept: timed as deployed
+    interpreter = runtime.interpreter
+    name = interpreter.get_input_details()[0]["name"]
+    output = interpreter.get_output_details()[0]["name"]
+    images = x.numpy()
+    return lambda: runtime.run({name: images}, [output])
+
+
 def bench_latency(
     scale: str,
     fixtures: Path,
@@ -140,7 +180,8 @@ def bench_latency(
     graphs: bool = True,
 ) -> LatencyRow:
     """ultralytics fused against the clean model on one device, batch and dtype. On the CPU also the clean model
-    unfused and the ONNX runtimes; on CUDA also the clean model as a CUDA graph (model/accelerate.py)."""
+    unfused, the ONNX runtimes, ncnn and (where its export and runtime exist) LiteRT; on CUDA also the clean model
+    as a CUDA graph (model/accelerate.py)."""
     from yolo10port.candidates.clean import load_clean_model
     from yolo10port.dumps.device import TORCH_DTYPES, numerics, torch_device
     from yolo10port.reference.network import reference_network
@@ -161,6 +202,11 @@ def bench_latency(
             forwards["clean unfused"] = lambda: unfused(x)
             if graphs and dtype == "float32":
                 forwards |= _graph_forwards(weights, fixtures, imgsz, x)
+                if batch == 1:  # ncnn and LiteRT run one image per call
+                    forwards["ncnn"] = _ncnn_forward(weights, fixtures, imgsz, x)
+                    litert = _litert_forward(scale, imgsz, x)
+                    if litert is not None:
+                        forwards["litert"] = litert
         else:
             torch.backends.cudnn.benchmark = True
             fast, _ = load_clean_model(weights, fuse=True)

@@ -74,6 +74,10 @@ def run_check(
     records that precision's floor too, and the candidate is judged by the one it records (workflows/precision.py).
     """
     weights = model if isinstance(model, Weights) else read_weights(model)  # read once; exit 2 before any folder
+    if candidate == "litert":  # make litert-export's file, or exit 2 naming it before anything is written
+        from yolo10port.candidates.litert import exported_model
+
+        candidate = str(exported_model(weights.scale, spec.imgsz))
     folder_given = Path(workdir) if workdir else None
     created = folder_given is not None and not folder_given.exists()
     try:
@@ -114,6 +118,7 @@ def _check_in(
     from yolo10port.candidates import make_candidate
     from yolo10port.workflows.precision import (
         asked_precision,
+        candidate_precision,
         precision_note,
         recorded_floors,
         reference_floors,
@@ -134,6 +139,9 @@ def _check_in(
     # The candidate first: a graph that does not fit these weights or this input is refused (exit 2) before the
     # reference dump is paid for.
     port = step("load", lambda: make_candidate(candidate_kind, weights, files, fuse, spec, runtime_options, precision))
+    # A runtime that computes in another precision than asked by its own options (ncnn's default Winograd) is
+    # judged by that precision's floor: the reference records it too.
+    floors = tuple(dict.fromkeys(floors + reference_floors(candidate_precision(port))))
     if reuse and reference_lacks(files["reference"], floors):  # remade with the floors it had and the one asked
         floors = tuple(dict.fromkeys(floors + recorded_floors(files["reference"])))
         files["reference"].unlink()

@@ -29,7 +29,12 @@ def drill_into(
     reference = folder / "drill.reference.safetensors"
     dumped = folder / "drill.candidate.safetensors"
     inside = spec.but(depth=None, within=layer)
-    dump_reference(weights, reference, inside.but(dtype="float32", tf32=False, with_inputs=True), fuse=candidate.fused)
+    # The floor of the precision the layer was judged by (a Winograd or float16 candidate), so the drill judges alike.
+    from yolo10port.workflows.precision import reference_floors
+
+    floors = reference_floors(report.tolerance.get("precision", "float32"))
+    reference_spec = inside.but(dtype="float32", tf32=False, with_inputs=True)
+    dump_reference(weights, reference, reference_spec, fuse=candidate.fused, floors=floors)
     candidate.dump(dumped, inside)
     drill = diff_dumps(reference, dumped, layer, tolerances)
     candidate.attach_isolated(drill, reference)

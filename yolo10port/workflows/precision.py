@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from yolo10port.compare.precision import FLOAT32, floor_keys, normalise, recorded
+from yolo10port.compare.precision import FLOAT32, PRECISIONS, floor_keys, normalise, recorded
 from yolo10port.dumps.reader import read_dump_metadata
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.errors import InputError
@@ -32,6 +32,14 @@ def asked_precision(precision: str | None, spec: RunSpec, candidate: str) -> tup
     if asked == "tf32" and spec.device.startswith("cuda") and candidate == "clean":
         spec = spec.but(tf32=True)
     return asked, spec
+
+
+def candidate_precision(port) -> str:
+    """What a loaded candidate says it will compute in before it runs (ncnn: `winograd` with its default options;
+    a graph: its weights' precision), float32 when it cannot say."""
+    known = getattr(port, "precision", None)
+    known = known() if callable(known) else known
+    return known if known in PRECISIONS or known in EXTRA_ARITHMETIC else FLOAT32
 
 
 def reference_floors(precision: str) -> tuple[str, ...]:

@@ -195,7 +195,7 @@ def run_val(
 
 
 def _sides(model: Path, candidate: str, setup: Setup, status: Callable[[str], None]):
-    from yolo10port.workflows.val_sides import check_candidate
+    from yolo10port.workflows.val_sides import check_candidate, is_ncnn_model
 
     cand_path = Path(candidate)
     check_candidate(candidate)  # a typo fails in a second, before the reference is loaded
@@ -220,7 +220,7 @@ def _sides(model: Path, candidate: str, setup: Setup, status: Callable[[str], No
         from yolo10port.workflows.val_sides import ReferenceRunner
 
         reference = ReferenceRunner(setup)
-    if cand_path.is_dir():
+    if cand_path.is_dir() and not is_ncnn_model(candidate):  # an ncnn model folder is a model, not results
         cand = FolderSide(cand_path, "candidate")
     else:
         status(f"loading the candidate {candidate}…")

@@ -1,13 +1,13 @@
 """The two sides of `val`: whatever turns an image into detection rows, behind one small interface.
 
 A side is either run here on the preprocessed input tensor (the ultralytics reference network; the candidates the
-tool can run: the clean model, ONNX Runtime, OpenVINO) or read from a folder of per-image results (a golden set
-written by `golden --inputs DIR`, or a foreign port's own detections). Every side returns every row it kept (score
-above the mAP threshold) in input pixels with the input it was fed, so val maps both sides to the original image
-the same way and can tell a different input from a different network.
+tool can run: the clean model, ONNX Runtime, OpenVINO, ncnn, LiteRT) or read from a folder of per-image results (a
+golden set written by `golden --inputs DIR`, or a foreign port's own detections). Every side returns every row it
+kept (score above the mAP threshold) in input pixels with the input it was fed, so val maps both sides to the
+original image the same way and can tell a different input from a different network.
 
-Candidates the tool runs are registered in RUNNERS by name: adding a runtime (ncnn, LiteRT once candidates/ has
-them) is one entry there, a function from the setup to a Runner. This module imports neither torch nor the
+Candidates the tool runs are registered in RUNNERS by name (clean, onnxruntime, openvino, ncnn, litert): adding a
+runtime is one entry there, a function from the setup to a Runner. This module imports neither torch nor the
 runtimes at import time: reading folders is the light install's path.
 """
 
@@ -156,25 +156,134 @@ def _graph(runtime: str) -> Callable[[Setup], Runner]:
     return lambda setup: GraphRunner(setup, runtime)
 
 
-# The candidates the tool runs, by --candidate name. ncnn and LiteRT plug in here once candidates/ has them.
+def _static_square(setup: Setup, what: str, size: tuple[int, int], path: Path) -> None:
+    """A static export runs at its traced size only: val must feed the full square of that size."""
+    if not setup.square:
+        raise InputError(
+            "--square",
+            f"{what} is static at {size[0]}×{size[1]}; the predictor's rectangles vary per image: run val with "
+            "--square",
+        )
+    if size != (setup.imgsz, setup.imgsz):
+        raise InputError(path, f"takes {size[0]}×{size[1]} inputs, not --imgsz {setup.imgsz}")
+
+
+class NcnnRunner(Runner):
+    """ncnn on `yolo10port ncnn`'s export of these weights (one-to-one head, at --imgsz, made in the workdir), or on
+    a given ncnn model checked against them; ncnn's default options (Winograd on). Top-k is the clean model's
+    postprocess on the host, as in an ncnn dump."""
+
+    kind = "ncnn"
+
+    def __init__(self, setup: Setup, path: Path | None = None):
+        import torch
+
+        from yolo10port.candidates.ncnn import PARAM_NAME, NcnnCandidate, check_against_weights, ncnn_kernels
+        from yolo10port.model import postprocess
+        from yolo10port.weights.reader import read_weights
+
+        if setup.dtype != "float32":
+            raise InputError("--dtype", f"{setup.dtype}: an ncnn model's precision is set by its options")
+        if setup.device != "cpu":
+            raise InputError("--device", f"{setup.device}: the ncnn candidate runs on the CPU here")
+        if not setup.square:
+            _static_square(setup, "an ncnn model", (setup.imgsz, setup.imgsz), path or Path("ncnn"))
+        weights = read_weights(setup.model)
+        if path is None:
+            from yolo10port.reference.ncnn_export import export_ncnn
+
+            path = setup.workdir / f"{setup.model.stem}-{weights.source_sha256[:12]}-{setup.imgsz}_ncnn_model"
+            if not (path / PARAM_NAME).exists():
+                setup.workdir.mkdir(parents=True, exist_ok=True)  # --workdir: where the export is kept
+                export_ncnn(weights, path, imgsz=setup.imgsz)
+        else:
+            self.kind = str(path)
+        self.candidate = NcnnCandidate.open(path)
+        check_against_weights(self.candidate, weights)
+        _static_square(setup, f"the ncnn model {Path(path).name}", self.candidate.size, Path(path))
+        self.torch, self.postprocess = torch, postprocess
+        runtime = self.candidate.runtime
+        self.label = f"ncnn {runtime.version} on {Path(path).name} ({ncnn_kernels(runtime.options)})"
+
+    def rows(self, tensor) -> np.ndarray:
+        nmap = self.candidate.nmap
+        from yolo10port.dumps.keys import DECODED_HEAD
+
+        (head,) = self.candidate.runtime.run({nmap.input_blob: tensor.numpy()[0]}, [nmap.blobs[DECODED_HEAD]])
+        decoded = self.torch.from_numpy(head.reshape(nmap.shapes[DECODED_HEAD]))
+        return self.postprocess(decoded)[0].numpy()
+
+
+class LiteRtRunner(Runner):
+    """ai-edge-litert on a given .tflite (ultralytics' export, made in its own environment), checked against these
+    weights; its own top-k is the output."""
+
+    kind = "litert"
+
+    def __init__(self, setup: Setup, path: Path | None = None):
+        from yolo10port.candidates.litert import LiteRtCandidate
+
+        if path is None:
+            from yolo10port.candidates.litert import exported_model
+            from yolo10port.weights.reader import read_weights
+
+            path = exported_model(read_weights(setup.model).scale, setup.imgsz)
+        try:
+            import ai_edge_litert  # noqa: F401
+        except ImportError:
+            raise InputError(
+                "--candidate", f"{path}: running a .tflite needs ai-edge-litert (pip install 'yolo10port[full]')"
+            ) from None
+        if setup.dtype != "float32" or setup.device != "cpu":
+            raise InputError("--dtype", "a LiteRT model runs on the CPU in the precision it was exported in")
+        from yolo10port.candidates.litert import litert_candidate
+        from yolo10port.dumps.spec import RunSpec
+        from yolo10port.weights.reader import read_weights
+
+        candidate: LiteRtCandidate = litert_candidate(str(path), read_weights(setup.model), RunSpec())
+        _static_square(setup, f"the LiteRT model {path.name}", tuple(candidate.lmap.input_shape[2:]), path)
+        interpreter = candidate.runtime.interpreter
+        outputs = [d for d in interpreter.get_output_details() if tuple(d["shape"])[-1] == 6]
+        if not outputs:
+            raise InputError(path, "has no (1, k, 6) detections output (ultralytics' LiteRT export keeps its top-k)")
+        self.candidate, self.output = candidate, outputs[0]["name"]
+        self.kind = str(path)
+        self.label = f"LiteRT {candidate.runtime.version} on {path.name} ({candidate.runtime.options['resolver']})"
+
+    def rows(self, tensor) -> np.ndarray:
+        runtime = self.candidate.runtime
+        (detections,) = runtime.run({self.candidate._input_name(): tensor.numpy()}, [self.output])
+        return detections[0]
+
+
+# The candidates the tool runs, by --candidate name: adding a runtime is one entry here.
 RUNNERS: dict[str, Callable[[Setup], Runner]] = {
     "clean": CleanRunner,
     "onnxruntime": _graph("onnxruntime"),
     "openvino": _graph("openvino"),
+    "ncnn": NcnnRunner,
+    "litert": LiteRtRunner,
 }
 
 
+def is_ncnn_model(candidate: str) -> bool:
+    path = Path(candidate)
+    return path.suffix == ".param" or (path.is_dir() and any(path.glob("*.param")))
+
+
 def check_candidate(candidate: str) -> None:
-    """InputError unless `candidate` names a runner, an existing .onnx file or a folder of results."""
+    """InputError unless `candidate` names a runner, an existing .onnx, .tflite or ncnn model, or a folder of
+    results."""
     if candidate in RUNNERS or Path(candidate).is_dir():
         return
-    if candidate.endswith(".onnx"):
+    if candidate.endswith((".onnx", ".tflite", ".param")):
         if not Path(candidate).is_file():
             raise InputError("--candidate", f"{candidate}: no such file")
         return
     raise InputError(
         "--candidate",
-        f"{candidate!r} is not one of {', '.join(RUNNERS)}, an .onnx file, nor a folder of per-image results",
+        f"{candidate!r} is not one of {', '.join(RUNNERS)}, an .onnx, .tflite or ncnn model, nor a folder of "
+        "per-image results",
     )
 
 
@@ -182,6 +291,10 @@ def make_runner(candidate: str, setup: Setup) -> Runner:
     check_candidate(candidate)
     if candidate in RUNNERS:
         return RUNNERS[candidate](setup)
+    if candidate.endswith(".tflite"):
+        return LiteRtRunner(setup, Path(candidate))
+    if is_ncnn_model(candidate):
+        return NcnnRunner(setup, Path(candidate))
     return GraphRunner(setup, "onnxruntime", Path(candidate))
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from yolo10port.dumps.inputs import make_input
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.weights.reader import read_weights
 from yolo10port.workflows.check import run_check
@@ -25,10 +26,16 @@ HONEST = {  # name → (candidate kind, fuse)
     "clean-fused": ("clean", True),
     "onnxruntime": ("onnxruntime", False),
     "openvino": ("openvino", False),
-    "ncnn": ("ncnn", False),  # ncnn's defaults: Winograd F(6,3) convolutions among them
+    "ncnn": ("ncnn", False),  # ncnn's defaults: Winograd convolutions, judged by the reference's winograd floor
     "ncnn-direct": ("ncnn", False),  # Winograd off: what float32 ncnn computes without the fast transform
+    "litert": ("litert", False),  # `make litert-export`'s .tflite of this scale and size, XNNPACK
+    "litert-builtin": ("litert", False),  # the same file on LiteRT's builtin kernels
 }
-HONEST_RUNTIME_OPTIONS = {"ncnn-direct": ["use_winograd_convolution=false"]}
+HONEST_RUNTIME_OPTIONS = {
+    "ncnn-direct": ["use_winograd_convolution=false"],
+    "litert": ["resolver=xnnpack"],
+    "litert-builtin": ["resolver=builtin"],
+}
 
 
 def bundled_image(name: str = "bus.jpg") -> str:
@@ -144,6 +151,12 @@ def run_selftest(
     expected = {m.name: m.layer_in(structure) for m in mutations}
     result.not_applicable = [m.name for m in mutations if expected[m.name] is None]
     mutations = [m for m in mutations if expected[m.name] is not None]
+    kinds = {name: HONEST[name.partition("@")[0]][0] for name in honest}
+    for name, kind in kinds.items():
+        if kind == "litert":
+            from yolo10port.candidates.litert import exported_model
+
+            kinds[name] = str(exported_model(weights.scale, imgsz, "--honest"))  # exit 2 before anything runs
     with tempfile.TemporaryDirectory(prefix="yolo10port-selftest-") as scratch:
         for kind, spec in inputs.items():
             folder = Path(scratch) / kind.replace(":", "-")
@@ -151,12 +164,17 @@ def run_selftest(
             for name in honest:
                 progress(f"{kind}: {name}")
                 base, _, own = name.partition("@")
-                candidate, fuse = HONEST[base]
+                candidate, fuse = kinds[name], HONEST[base][1]
                 options = HONEST_RUNTIME_OPTIONS.get(base)
+                where, how = folder, run
+                if candidate.endswith(".tflite") and make_input(run).letterbox is not None and not run.square:
+                    # A static LiteRT export takes its square only (the tool cannot re-export it at the image's
+                    # rectangle, as it does ncnn): the image is letterboxed to the full square, on both sides.
+                    where, how = folder / "square", run.but(square=True)
                 report = run_check(
                     weights,
-                    folder,
-                    run,
+                    where,
+                    how,
                     fuse=fuse,
                     candidate=candidate,
                     reuse=True,

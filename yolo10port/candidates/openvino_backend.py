@@ -1,0 +1,69 @@
+"""OpenVINO as a graph backend: a compiled model with the wanted values added as outputs by tensor name.
+
+One module per runtime behind candidates/backend.py. The precision asked becomes OpenVINO's
+INFERENCE_PRECISION_HINT; what the compiled model reports back is what it ran in (a CPU without f16/bf16 compiles
+f32 whatever the hint), and that is what the dump records.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from yolo10port.candidates.backend import Session
+from yolo10port.candidates.backend import runtime_threads as _threads
+from yolo10port.errors import InputError
+
+OPENVINO_HINTS = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}
+FROM_OPENVINO = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
+
+
+class OpenVino:
+    name = "openvino"
+
+    def __init__(self, device: str, hint: str = "f32"):
+        import openvino
+
+        if device != "cpu":
+            raise InputError("--device", f"{device}: the OpenVINO candidate runs on the CPU here; use --device cpu")
+        self.device = device
+        self.core = openvino.Core()
+        self.version = openvino.__version__.split("-")[0]
+        self.hint = hint  # asked; what the compiled model reports back is what it runs in (self.precision)
+        self.precision = ""
+
+    def session(self, model: onnx.ModelProto, outputs: list[str] | None = None) -> Session:
+        """A compiled model on `model` that returns `outputs` (None: the graph's own), added by tensor name."""
+        network = self.core.read_model(model.SerializeToString())
+        present = {name for output in network.outputs for name in output.names}
+        network.add_outputs([name for name in outputs or () if name not in present])  # tensor name = ONNX value
+        # Explicit f32 unless asked otherwise: OpenVINO's CPU plugin defaults to bf16 on CPUs with AMX/AVX512-BF16,
+        # a ~1e-2 error. A CPU without f16/bf16 support runs f32 whatever the hint; the read-back says which.
+        config = {"INFERENCE_PRECISION_HINT": self.hint, "INFERENCE_NUM_THREADS": _threads()}
+        compiled = self.core.compile_model(network, "CPU", config)
+        compiled_to = compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino.Type: f32, f16, bf16
+        self.precision = compiled_to.to_string() if hasattr(compiled_to, "to_string") else str(compiled_to)
+        ports = [compiled.output(name) for name in outputs] if outputs else list(compiled.outputs)
+        return lambda feeds: [np.asarray(array) for array in map(compiled(feeds).__getitem__, ports)]
+
+    def run(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        return self.session(model, outputs)(feeds)
+
+    def metadata(self) -> dict[str, str]:
+        meta = {"runtime": f"openvino {self.version}", "inference_precision": self.precision or self.hint}
+        if self.hint != "f32":
+            meta["inference_precision_hint"] = self.hint
+        return meta
+
+    @classmethod
+    def for_run(cls, device: str, precision: str = "float32") -> OpenVino:
+        if precision not in OPENVINO_HINTS:
+            raise InputError("--precision", f"{precision}: OpenVINO's hint takes {', '.join(OPENVINO_HINTS)}")
+        return cls(device, OPENVINO_HINTS[precision])
+
+    adds_outputs_by_name = True  # it adds the wanted values as outputs itself, by tensor name
+
+    def computes_in(self, graph_precision: str) -> str:
+        """What the compiled model runs in (read back after compiling), else the hint."""
+        compiled = self.precision or self.hint
+        return FROM_OPENVINO.get(compiled, compiled)
