@@ -206,7 +206,9 @@ def diff_dumps(
                 module_type = types.get(name) or cand_types.get(cand_name, "")
                 report.layers += compare_key(name, module_type, ref, cand, tol, floors, mean_floors)
             try:  # a hint is advice: a signature that cannot be measured never turns a verdict into an error
-                report.evidence = gather(report, lambda key: _pair(ref_file, cand_file, key, alignment.pairs))
+                report.evidence = gather(
+                    report, lambda key, same_shape=True: _pair(ref_file, cand_file, key, alignment.pairs, same_shape)
+                )
             except (ValueError, IndexError, FloatingPointError, MemoryError):
                 report.evidence = {}
             paired = set(alignment.pairs.values())
@@ -236,13 +238,14 @@ def diff_dumps(
     return report
 
 
-def _pair(ref_file: DumpReader, cand_file: DumpReader, key: str, pairs: dict):
-    """Both sides of a key as float arrays of one shape, or None (for the hints' tensor facts)."""
+def _pair(ref_file: DumpReader, cand_file: DumpReader, key: str, pairs: dict, same_shape: bool = True):
+    """Both sides of a key as float arrays of one shape (of any shapes with `same_shape=False`), or None (for the
+    hints' tensor facts)."""
     cand_key = pairs.get(key)
     if cand_key is None or key not in ref_file:
         return None
     ref, cand = ref_file.get(key), cand_file.get(cand_key)
-    if ref.shape != cand.shape or ref.dtype.kind != "f" or cand.dtype.kind != "f":
+    if (same_shape and ref.shape != cand.shape) or ref.dtype.kind != "f" or cand.dtype.kind != "f":
         return None
     if not (np.isfinite(ref).all() and np.isfinite(cand).all()):
         return None
