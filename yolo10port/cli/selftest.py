@@ -183,7 +183,7 @@ def _render(result, model: Path, mutations) -> None:
         spots = result.blind_spots(kind)
         line = f"{kind} input misses: {', '.join(spots) if spots else 'nothing'}"
         if quiet := result.below_noise(kind):
-            line += f"; cannot show (below float32's noise there): {', '.join(quiet)}"
+            line += f" (below float32's noise on it, which no tolerance can see: {', '.join(quiet)})"
         out_console.print(line, highlight=False)
     invisible = result.invisible
     if invisible:

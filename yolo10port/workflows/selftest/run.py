@@ -128,12 +128,8 @@ class SelftestResult:
         ]
 
     def blind_spots(self, kind: str) -> list[str]:
-        """Bugs this input kind let through though they were visible on it (above the noise)."""
-        return [
-            name
-            for name, row in self.outcomes.items()
-            if kind in row and not row[kind].caught and not row[kind].invisible
-        ]
+        """Bugs this input kind let through (those below the noise on it included: `below_noise`)."""
+        return [name for name, row in self.outcomes.items() if kind in row and not row[kind].caught]
 
     def below_noise(self, kind: str) -> list[str]:
         """Bugs this input kind cannot show: their effect at their layer is below float32's rounding on it."""
