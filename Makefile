@@ -144,7 +144,7 @@ clean:
 # must pass by their own precision's floor; the bugged clean model, computing in that precision, must fail in its
 # layer. n fixture and the trained shapes detector at 256. About an hour on 2 cores.
 PRECISION_INPUTS := ones,random:0,bus.jpg
-calibrate-precision: $(STAMP)
+calibrate-precision: $(STAMP) $(FIXTURES)/yolov10n.pt
 	mkdir -p build
 	-$(BIN)/yolo10port selftest --scale n --imgsz 256 --inputs $(PRECISION_INPUTS) --mutation-inputs random:0,bus.jpg \
 	  --precision float16 --honest clean,clean-fused,onnxruntime,openvino --weight-factor 1.01 \
@@ -158,3 +158,7 @@ calibrate-precision: $(STAMP)
 	-$(BIN)/yolo10port selftest detector/yolov10n-shapes.pt --imgsz 256 --inputs $(PRECISION_INPUTS) --no-weights \
 	  --mutation-inputs random:0,bus.jpg --precision float16 --honest clean,clean-fused,onnxruntime,openvino \
 	  --json build/calibrate-float16-shapes.json
+	for p in float16 bfloat16; do \
+	  $(BIN)/python -m yolo10port.workflows.selftest.sweep $(FIXTURES)/yolov10n.pt --precision $$p --imgsz 256 \
+	    --inputs random:0,bus.jpg --factors 1.003,1.01,1.03 --json build/sweep-$$p-n.json; \
+	done

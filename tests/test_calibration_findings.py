@@ -97,3 +97,26 @@ def test_hw_transposed_on_a_non_square_image_is_named_though_the_shapes_differ(m
     shown = run_cli("diff", reference, candidate)
     assert shown.returncode == 1, shown.stderr
     assert "H and W transposed" in " ".join(shown.stdout.split())
+
+
+def test_the_weight_sweep_stops_at_the_smallest_factor_caught(monkeypatch, tmp_path):
+    """`selftest.sweep` (README, "Reduced precision": the smallest weight error caught per layer) tries the middle
+    factor, then moves down while caught and up while missed: the smallest factor caught is what it reports."""
+    from yolo10port.workflows.selftest import sweep as sweeping
+
+    smallest_caught = {0: 1.003, 1: 1.01, 2: 1.03, 3: None}  # per layer: the truth the fake checker obeys
+    calls = []
+
+    def fake(_weights, _folder, _run, index, factor, _precision):
+        calls.append((index, factor))
+        caught = smallest_caught[index] is not None and factor >= smallest_caught[index]
+        return caught, 2.0 if caught else 0.5, f"model.{index}" if caught else None
+
+    monkeypatch.setattr(sweeping, "LAYERS", range(4))
+    monkeypatch.setattr(sweeping, "_caught", fake)
+    monkeypatch.setattr(sweeping, "read_weights", lambda path: path)
+    result = sweeping.sweep(tmp_path, {"random:0": "random:0"}, [1.03, 1.003, 1.01], 64, "float16", tmp_path)
+    found = {layer: row["random:0"]["smallest_caught"] for layer, row in result["layers"].items()}
+    assert found == {f"model.{i}": factor for i, factor in smallest_caught.items()}
+    assert len(calls) == 8  # two runs a layer
+    assert "not at ×1.03 (0.50× of the limit)" in "\n".join(sweeping.table(result))
