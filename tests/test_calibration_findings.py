@@ -120,3 +120,37 @@ def test_the_weight_sweep_stops_at_the_smallest_factor_caught(monkeypatch, tmp_p
     assert found == {f"model.{i}": factor for i, factor in smallest_caught.items()}
     assert len(calls) == 8  # two runs a layer
     assert "not at ×1.03 (0.50× of the limit)" in "\n".join(sweeping.table(result))
+
+
+def test_a_probability_row_is_resolved_at_1_whatever_its_largest_score():
+    """The trained YOLOv10s (two epochs) scores every anchor at ~4e-3: ONNX Runtime's sigmoid, exact to ~1 ulp of 1,
+    sat at 1.001× of the limit on bus.jpg (1.13e-7 against 1.13e-7 = 6 · ε · max|ref|). A row of probabilities is
+    computed with values up to 1, so ε applies to its magnitude taken as at least 1; other rows keep max|ref|."""
+    import numpy as np
+
+    from yolo10port.compare.engine import judge
+    from yolo10port.compare.rules import EPS, K, Tolerances
+
+    generator = np.random.default_rng(0)
+    scores = (0.004 * generator.random((1, 3, 1344))).astype(np.float32)
+    sigmoid_ulp = (scores + generator.uniform(-1.13e-7, 1.13e-7, scores.shape)).astype(np.float32)
+    floor, mean_floor = 1.9e-8, 1.0e-9  # the reference's own float32 floors there (measured on the trained s)
+    honest = judge("model.23/scores", "V10Detect", scores, sigmoid_ulp, Tolerances(), floor, mean_floor)
+    assert honest.passed and honest.limit == K * EPS and honest.margin > 100
+    as_a_feature_map = judge("model.22", "C2fCIB", scores, sigmoid_ulp, Tolerances(), floor, mean_floor)
+    # a row computed at 4e-3 keeps ε · max|ref|: 200× narrower
+    assert as_a_feature_map.limit == K * max(floor, EPS * float(np.abs(scores).max()))
+    assert as_a_feature_map.limit < honest.limit / 100
+    shifted = judge("model.23/scores", "V10Detect", scores, scores + np.float32(1e-4), Tolerances(), floor, mean_floor)
+    assert not shifted.passed  # a 1e-4 shift of every score still fails
+
+
+def test_bugs_that_wrap_a_forward_are_measured_too_and_all_ones_cannot_show_a_channel_swap(make_fixture):
+    """rgb-bgr and hw-transpose wrap model.0's forward; on all-ones they change nothing (every channel and position
+    is 1), so selftest measures their effect (exactly 0) and lists them as below the noise there, still among the
+    input's blind spots (tests/test_diagnostics.py)."""
+    planted = [m for m in MUTATIONS if m.name in ("rgb-bgr", "hw-transpose")]
+    result = run_selftest(make_fixture("n"), "n", {"ones": "ones"}, planted, imgsz=64, honest=(), isolated=False)
+    assert result.blind_spots("ones") == result.below_noise("ones") == ["rgb-bgr", "hw-transpose"]
+    assert all(row["ones"].effect == 0.0 for row in result.outcomes.values())
+    assert result.invisible == ["rgb-bgr", "hw-transpose"] and result.missed == [] and result.passed

@@ -25,7 +25,7 @@ from yolo10port.compare.integrity import ImplausibleFloor, check_floor
 from yolo10port.compare.metrics import tensor_error
 from yolo10port.compare.require import require_matcher
 from yolo10port.compare.rows import LayerRow
-from yolo10port.compare.rules import Tolerances
+from yolo10port.compare.rules import Tolerances, eps_scale
 from yolo10port.compare.selectors import parse_layers
 from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, INPUT, is_input_key, rows_of
 from yolo10port.dumps.reader import DumpReader, read_dump_metadata
@@ -338,9 +338,10 @@ def judge(
     _set_limit(row, limit)
     if limit.rule == "floor":
         eps = tol.settings_for(name).get("eps", tol.eps)
-        row.floor_multiple = _multiple(error.max_abs, max(floor, eps * error.ref_max_abs))
+        scale = eps_scale(name, error.ref_max_abs)  # at least 1 on a row of probabilities (rules.py)
+        row.floor_multiple = _multiple(error.max_abs, max(floor, eps * scale))
         if limit.mean is not None:
-            row.mean_floor_multiple = _multiple(error.mean_abs, max(mean_floor, eps * error.ref_max_abs))
+            row.mean_floor_multiple = _multiple(error.mean_abs, max(mean_floor, eps * scale))
     if error.nonfinite_cand or error.nonfinite_ref:
         row.passed = False
         row.reason = f"NaN/Inf: {error.nonfinite_cand} in candidate, {error.nonfinite_ref} in reference"

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import tempfile
@@ -23,7 +22,7 @@ from yolo10port.dumps.spec import RunSpec
 from yolo10port.weights.reader import read_weights
 from yolo10port.workflows.check import run_check
 from yolo10port.workflows.selftest.mutations import MUTATIONS, Mutation
-from yolo10port.workflows.selftest.visibility import VISIBLE, effect_in_floors, layer_outputs
+from yolo10port.workflows.selftest.visibility import VISIBLE, effect_in_floors, float64_copy, layer_outputs
 
 HONEST = {  # name → (candidate kind, fuse)
     "clean": ("clean", False),
@@ -220,8 +219,8 @@ def run_selftest(
                 )
                 if not outcome.right_layer:  # a miss, or only noise? the bug's own effect, without rounding
                     progress(f"{kind}: {mutation.name}, its effect in float64")
-                    clean_outputs = clean_outputs or layer_outputs(structure, run)
-                    bugged = copy.deepcopy(structure)
+                    clean_outputs = clean_outputs or layer_outputs(float64_copy(structure), run)
+                    bugged = float64_copy(structure)
                     mutation.plant(bugged, weights.state_dict)
                     own = [row for row in report.layers if at_layer(row.name, outcome.expected)]
                     outcome.effect = effect_in_floors(

@@ -30,9 +30,14 @@ from yolo10port.model import YOLOv10
 VISIBLE = 1.0  # in floors: a bug that moves its layer less than float32 rounding does is invisible there
 
 
+def float64_copy(model: YOLOv10) -> YOLOv10:
+    """A float64 copy to plant a bug in. Planted after the copy, never before: a bug that wraps a module's forward
+    holds that very module, and a deep copy would keep calling the float32 original."""
+    return copy.deepcopy(model).to(dtype=torch.float64)
+
+
 def layer_outputs(model: YOLOv10, spec: RunSpec) -> dict[str, np.ndarray]:
-    """Every top-level layer's output (the decoded head as its two rows), the model run in float64 on CPU."""
-    model = copy.deepcopy(model).to(dtype=torch.float64)
+    """Every top-level layer's output (the decoded head as its two rows), `model` (a float64_copy) run on CPU."""
     images = make_input(spec.but(device="cpu"), torch.float64).tensor
     outputs: dict[str, np.ndarray] = {}
 
