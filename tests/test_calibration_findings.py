@@ -150,7 +150,9 @@ def test_bugs_that_wrap_a_forward_are_measured_too_and_all_ones_cannot_show_a_ch
     is 1), so selftest measures their effect (exactly 0) and lists them as below the noise there, still among the
     input's blind spots (tests/test_diagnostics.py)."""
     planted = [m for m in MUTATIONS if m.name in ("rgb-bgr", "hw-transpose")]
-    result = run_selftest(make_fixture("n"), "n", {"ones": "ones"}, planted, imgsz=64, honest=(), isolated=False)
+    # "x": what the CLI passes as --scale when a model is given; the result names the model's own scale
+    result = run_selftest(make_fixture("n"), "x", {"ones": "ones"}, planted, imgsz=64, honest=(), isolated=False)
+    assert result.scale == "n"
     assert result.blind_spots("ones") == result.below_noise("ones") == ["rgb-bgr", "hw-transpose"]
     assert all(row["ones"].effect == 0.0 for row in result.outcomes.values())
     assert result.invisible == ["rgb-bgr", "hw-transpose"] and result.missed == [] and result.passed

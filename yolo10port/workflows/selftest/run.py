@@ -174,6 +174,7 @@ def run_selftest(
     from yolo10port.candidates.clean import load_clean_model
 
     structure, _ = load_clean_model(weights)  # which layer each bug lands in, and which bugs this scale can hold
+    result.scale = structure.scale_name or scale  # the model's own (the CLI's --scale names a fixture only)
     expected = {m.name: m.layer_in(structure) for m in mutations}
     result.not_applicable = [m.name for m in mutations if expected[m.name] is None]
     mutations = [m for m in mutations if expected[m.name] is not None]
