@@ -73,7 +73,7 @@ def selftest(
     OpenVINO; the table gives each one's smallest margin (limit ÷ max-abs). Planted bugs: 14 real porting bugs
     and 23 one-weight ×1.001 slips, one per layer. Exit 0 when every honest candidate passes on every input and
     every bug is caught, in the layer it is in, by at least one input kind; a bug that moves its layer less than
-    float32 rounding does on every input (measured in float64) is listed as not testable there, not as caught.
+    rounding does on every input (its effect measured in float64) is listed as not testable there, not as caught.
 
     [b]Examples:[/] yolo10port selftest --scale n
               yolo10port selftest yolov10s.pt --inputs ones,zeros,random:0,bus.jpg --honest clean-fused,onnxruntime
@@ -169,8 +169,8 @@ def _render(result, model: Path, mutations) -> None:
     out_console.print(
         "legend: (n×) after a layer = how far past its limit the bug's error lands there (error ÷ limit; shown below "
         "10,000×); green = caught in the layer the bug is in, yellow = caught elsewhere first, or below the noise: "
-        "the bug moves its layer less than float32 rounding does on that input (its effect measured in float64, in "
-        "floors), so no tolerance can see it there; red = missed",
+        "the bug moves its layer less than rounding does on that input (float32's, or that of --precision; its effect "
+        "measured in float64, in floors), so no tolerance can see it there; red = missed",
         highlight=False,
     )
     if result.not_applicable:
@@ -183,13 +183,13 @@ def _render(result, model: Path, mutations) -> None:
         spots = result.blind_spots(kind)
         line = f"{kind} input misses: {', '.join(spots) if spots else 'nothing'}"
         if quiet := result.below_noise(kind):
-            line += f" (below float32's noise on it, which no tolerance can see: {', '.join(quiet)})"
+            line += f" (below the noise floor on it, which no tolerance can see: {', '.join(quiet)})"
         out_console.print(line, highlight=False)
     invisible = result.invisible
     if invisible:
         out_console.print(
             f"[yellow]not testable with these inputs on this model: {', '.join(invisible)}: on every input tried, "
-            "the bug moves its layer less than float32 rounding does, so no tolerance could see it; test them on "
+            "the bug moves its layer less than rounding does (its floor), so no tolerance could see it; test them on "
             "another input or another model[/]"
         )
     if result.passed:
