@@ -119,12 +119,12 @@ calibrate-ncnn: $(STAMP)
 	fi
 
 # Trained weights score differently from fixtures (a trained head scores noise at ~1e-3): the committed shapes
-# detector, and a YOLOv10s trained here by the project's own script (not committed: ~80 MB with its EMA; one epoch
-# on the generated shapes, ~20 min on 2 cores), both at the size they were trained at. Then the hint confusion table.
+# detector, and a YOLOv10s trained here by the project's own script (not committed: 16 MB; two epochs on 300
+# generated shapes, ~11 min on 2 cores), both at the size they were trained at. Then the hint confusion table.
 TRAINED_S := build/trained/yolov10s-shapes.pt
 $(TRAINED_S): $(STAMP)
 	mkdir -p build/trained
-	cd detector && ../$(BIN)/python train.py --scale s --epochs 1 --train-images 300 --data ../build/shapes \
+	cd detector && ../$(BIN)/python train.py --scale s --epochs 2 --train-images 300 --data ../build/shapes \
 	  --out ../$(TRAINED_S)
 
 calibrate-trained: $(STAMP) $(TRAINED_S) $(FIXTURES)/yolov10n.pt
@@ -185,7 +185,7 @@ clean:
 # must pass by their own precision's floor; the bugged clean model, computing in that precision, must fail in its
 # layer. n fixture and the trained shapes detector at 256. About an hour on 2 cores.
 PRECISION_INPUTS := ones,random:0,bus.jpg
-calibrate-precision: $(STAMP)
+calibrate-precision: $(STAMP) $(FIXTURES)/yolov10n.pt
 	mkdir -p build
 	-$(BIN)/yolo10port selftest --scale n --imgsz 256 --inputs $(PRECISION_INPUTS) --mutation-inputs random:0,bus.jpg \
 	  --precision float16 --honest clean,clean-fused,onnxruntime,openvino --weight-factor 1.01 \
@@ -199,3 +199,7 @@ calibrate-precision: $(STAMP)
 	-$(BIN)/yolo10port selftest detector/yolov10n-shapes.pt --imgsz 256 --inputs $(PRECISION_INPUTS) --no-weights \
 	  --mutation-inputs random:0,bus.jpg --precision float16 --honest clean,clean-fused,onnxruntime,openvino \
 	  --json build/calibrate-float16-shapes.json
+	for p in float16 bfloat16; do \
+	  $(BIN)/python -m yolo10port.workflows.selftest.sweep $(FIXTURES)/yolov10n.pt --precision $$p --imgsz 256 \
+	    --inputs random:0,bus.jpg --factors 1.003,1.01,1.03 --json build/sweep-$$p-n.json; \
+	done

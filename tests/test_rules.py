@@ -14,7 +14,7 @@ from tests.conftest import assert_input_error, run_cli
 from yolo10port.candidates.clean import dump_clean
 from yolo10port.compare import diff_dumps
 from yolo10port.compare.input_check import round_to_bfloat16
-from yolo10port.compare.rules import EPS, K_MEAN, K
+from yolo10port.compare.rules import EPS, K_MEAN, K, eps_scale
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.reference.dump import dump_reference
 from yolo10port.workflows.check import run_check
@@ -56,7 +56,7 @@ def test_floor_rule_is_the_default_and_names_its_limit(dumps):
     assert report.passed and report.tolerance["mode"] == "floor" and report.tolerance["k"] == K
     for row in report.layers:
         if row.rule == "floor":
-            assert row.limit == pytest.approx(K * max(row.floor, EPS * row.ref_max_abs))
+            assert row.limit == pytest.approx(K * max(row.floor, EPS * eps_scale(row.name, row.ref_max_abs)))
             assert row.mean_limit is not None and row.mean_limit >= K_MEAN * row.mean_floor
 
 

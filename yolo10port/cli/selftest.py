@@ -77,7 +77,8 @@ def selftest(
     Honest candidates: the clean model unfused and fused, the model exported to ONNX under ONNX Runtime and
     OpenVINO; the table gives each one's smallest margin (limit ÷ max-abs). Planted bugs: 14 real porting bugs
     and 23 one-weight ×1.001 slips, one per layer. Exit 0 when every honest candidate passes on every input and
-    every bug is caught, in the layer it is in, by at least one input kind.
+    every bug is caught, in the layer it is in, by at least one input kind; a bug that moves its layer less than
+    rounding does on every input (its effect measured in float64) is listed as not testable there, not as caught.
 
     [b]Examples:[/] yolo10port selftest --scale n
               yolo10port selftest yolov10s.pt --inputs ones,zeros,random:0,bus.jpg --honest clean-fused,onnxruntime
@@ -158,6 +159,8 @@ def _render(result, model: Path, mutations) -> None:
             o = row.get(kind)
             if o is None:
                 cells.append("—")
+            elif o.invisible:
+                cells.append(f"[yellow]below the noise ({o.effect:.2g} floors)[/]")
             elif not o.caught:
                 cells.append("[red]missed[/]")
             else:
@@ -170,7 +173,9 @@ def _render(result, model: Path, mutations) -> None:
     out_console.print(table)
     out_console.print(
         "legend: (n×) after a layer = how far past its limit the bug's error lands there (error ÷ limit; shown below "
-        "10,000×); green = caught in the layer the bug is in, yellow = caught elsewhere first, red = missed",
+        "10,000×); green = caught in the layer the bug is in, yellow = caught elsewhere first, or below the noise: "
+        "the bug moves its layer less than rounding does on that input (float32's, or that of --precision; its effect "
+        "measured in float64, in floors), so no tolerance can see it there; red = missed",
         highlight=False,
     )
     if result.not_applicable:
@@ -181,7 +186,17 @@ def _render(result, model: Path, mutations) -> None:
         out_console.print(f"[yellow]{name} on {kind}: first seen at {where}, not in the layer it is in[/]")
     for kind in kinds:
         spots = result.blind_spots(kind)
-        out_console.print(f"{kind} input misses: {', '.join(spots) if spots else 'nothing'}", highlight=False)
+        line = f"{kind} input misses: {', '.join(spots) if spots else 'nothing'}"
+        if quiet := result.below_noise(kind):
+            line += f" (below the noise floor on it, which no tolerance can see: {', '.join(quiet)})"
+        out_console.print(line, highlight=False)
+    invisible = result.invisible
+    if invisible:
+        out_console.print(
+            f"[yellow]not testable with these inputs on this model: {', '.join(invisible)}: on every input tried, "
+            "the bug moves its layer less than rounding does (its floor), so no tolerance could see it; test them on "
+            "another input or another model[/]"
+        )
     if result.passed:
         # "caught" means by at least one input kind; the lines above say which inputs let which bugs through.
         partly = sum(1 for kind in kinds if result.blind_spots(kind))
@@ -189,9 +204,10 @@ def _render(result, model: Path, mutations) -> None:
         if partly:
             kinds_word = "input kind misses" if partly == 1 else "input kinds miss"
             where = f" by at least one input ({partly} {kinds_word} some, listed above)"
-        out_console.print(
-            f"[green]no false alarm; every one of {len(result.outcomes)} planted bugs caught in its own layer{where}[/]"
-        )
+        testable = len(result.outcomes) - len(invisible)
+        caught = f"every one of {testable} testable planted bugs" if invisible else (
+            f"every one of {len(result.outcomes)} planted bugs")  # fmt: skip
+        out_console.print(f"[green]no false alarm; {caught} caught in its own layer{where}[/]")
     else:
         alarms = ", ".join(f"{name} on {kind}" for name, kind in result.false_alarms) or "—"
         out_console.print(f"[bold red]false alarms: {alarms}; missed: {', '.join(result.missed) or '—'}[/]")

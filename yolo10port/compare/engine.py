@@ -26,7 +26,7 @@ from yolo10port.compare.metrics import tensor_error
 from yolo10port.compare.quantized import apply_quantized_rule, is_quantized_meta, ranking_dict
 from yolo10port.compare.require import require_matcher
 from yolo10port.compare.rows import LayerRow
-from yolo10port.compare.rules import Tolerances
+from yolo10port.compare.rules import Tolerances, eps_scale
 from yolo10port.compare.selectors import parse_layers
 from yolo10port.dumps.keys import DECODED_HEAD, DETECTIONS, INPUT, is_input_key, rows_of
 from yolo10port.dumps.reader import DumpReader, read_dump_metadata
@@ -211,7 +211,9 @@ def diff_dumps(
             if is_quantized_meta(cand_meta) and precision is None:
                 apply_quantized_rule(report)
             try:  # a hint is advice: a signature that cannot be measured never turns a verdict into an error
-                report.evidence = gather(report, lambda key: _pair(ref_file, cand_file, key, alignment.pairs))
+                report.evidence = gather(
+                    report, lambda key, same_shape=True: _pair(ref_file, cand_file, key, alignment.pairs, same_shape)
+                )
             except (ValueError, IndexError, FloatingPointError, MemoryError):
                 report.evidence = {}
             paired = set(alignment.pairs.values())
@@ -241,13 +243,14 @@ def diff_dumps(
     return report
 
 
-def _pair(ref_file: DumpReader, cand_file: DumpReader, key: str, pairs: dict):
-    """Both sides of a key as float arrays of one shape, or None (for the hints' tensor facts)."""
+def _pair(ref_file: DumpReader, cand_file: DumpReader, key: str, pairs: dict, same_shape: bool = True):
+    """Both sides of a key as float arrays of one shape (of any shapes with `same_shape=False`), or None (for the
+    hints' tensor facts)."""
     cand_key = pairs.get(key)
     if cand_key is None or key not in ref_file:
         return None
     ref, cand = ref_file.get(key), cand_file.get(cand_key)
-    if ref.shape != cand.shape or ref.dtype.kind != "f" or cand.dtype.kind != "f":
+    if (same_shape and ref.shape != cand.shape) or ref.dtype.kind != "f" or cand.dtype.kind != "f":
         return None
     if not (np.isfinite(ref).all() and np.isfinite(cand).all()):
         return None
@@ -340,9 +343,10 @@ def judge(
     _set_limit(row, limit)
     if limit.rule == "floor":
         eps = tol.settings_for(name).get("eps", tol.eps)
-        row.floor_multiple = _multiple(error.max_abs, max(floor, eps * error.ref_max_abs))
+        scale = eps_scale(name, error.ref_max_abs)  # at least 1 on a row of probabilities (rules.py)
+        row.floor_multiple = _multiple(error.max_abs, max(floor, eps * scale))
         if limit.mean is not None:
-            row.mean_floor_multiple = _multiple(error.mean_abs, max(mean_floor, eps * error.ref_max_abs))
+            row.mean_floor_multiple = _multiple(error.mean_abs, max(mean_floor, eps * scale))
     if error.nonfinite_cand or error.nonfinite_ref:
         row.passed = False
         row.reason = f"NaN/Inf: {error.nonfinite_cand} in candidate, {error.nonfinite_ref} in reference"

@@ -123,14 +123,22 @@ def upsample_facts(ref: np.ndarray, cand: np.ndarray) -> dict:
     return {"ref_steps": blockiness(ref), "cand_steps": blockiness(cand), "scale": float(np.abs(ref).max())}
 
 
-def gather(report, tensors: Callable[[str], tuple[np.ndarray, np.ndarray] | None]) -> dict:
+def _swapped_hw(ref: np.ndarray, cand: np.ndarray) -> bool:
+    return ref.ndim == 4 and ref.shape != cand.shape and cand.shape == (*ref.shape[:2], ref.shape[3], ref.shape[2])
+
+
+def gather(report, tensors: Callable[..., tuple[np.ndarray, np.ndarray] | None]) -> dict:
     """The facts the detectors need, measured once while the two dumps are open (`tensors(key)` → (ref, cand) of the
-    same shape, or None). Only failing rows are looked at."""
+    same shape, or None; `tensors(key, same_shape=False)` → of any shapes). Only failing rows are looked at."""
     rows = {row.name: row for row in report.layers}
     facts: dict = {}
     failing = lambda name: name in rows and not rows[name].passed  # noqa: E731
     if failing(STEM) and (pair := tensors(STEM)) is not None:
         facts["stem"] = stem_facts(*pair)
+    elif failing(STEM) and (pair := tensors(STEM, same_shape=False)) is not None and _swapped_hw(*pair):
+        # H and W swapped on a non-square input: the stem's output has the reference's shape with its last two axes
+        # exchanged. Swapped back, it holds the reference's kind of values elsewhere, as on a square input.
+        facts["stem"] = stem_facts(pair[0], np.swapaxes(pair[1], -1, -2)) | {"hw_swapped": True}
     if failing(SCORES) and (pair := tensors("model.23")) is not None:
         facts["scores"] = scores_facts(pair[0][:, 4:], pair[1][:, 4:])
     if failing(BOXES) and (pair := tensors("model.23")) is not None:
@@ -279,6 +287,11 @@ def stem_rearranged(report, facts) -> str | None:
         return None
     if stem["sorted_distance"] > 0.3 * stem["elementwise"] or stem["cand_min"] >= 0 > stem["ref_min"] + 0.01:
         return None
+    if stem.get("hw_swapped"):
+        return (
+            "model.0's output has the reference's shape with H and W exchanged while the input matches: the stem "
+            "sees its input with H and W transposed (an image read as W×H)"
+        )
     return (
         "model.0 holds the reference's kind of values in other places while the input matches: the stem sees its "
         "input rearranged (channel order RGB, layout NCHW, H and W) or holds rearranged weights"

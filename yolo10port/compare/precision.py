@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 
+from yolo10port.compare.rules import eps_scale
 from yolo10port.errors import InputError
 
 FLOAT32 = "float32"
@@ -150,7 +151,7 @@ def passes_at(report, precision: str) -> bool | None:
     for row in failing:
         if not math.isfinite(row.max_abs) or row.name not in floors:
             return False
-        if row.max_abs > k * max(floors[row.name], eps * (row.ref_max_abs or 0.0)):
+        if row.max_abs > k * max(floors[row.name], eps * eps_scale(row.name, row.ref_max_abs or 0.0)):
             return False
         # the mean limit's ε term, recovered from the row's own mean limit (k_mean · max(mean floor, ε·mean|ref|))
         floor32_mean = (row.mean_limit or 0.0) / k_mean if k_mean else 0.0

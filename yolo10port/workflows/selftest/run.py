@@ -3,7 +3,9 @@
 - **No false alarm.** Honest candidates (the clean model unfused and fused, ONNX Runtime, OpenVINO) must pass on
   every input kind; the smallest margin (limit ÷ max-abs) over their rows says how much room is left.
 - **No miss.** Each planted porting bug must fail, and first in the layer it is in; the table shows where each
-  input kind sees it, which maps each input's blind spots.
+  input kind sees it, which maps each input's blind spots. A bug not caught in its layer has its own effect there
+  measured without rounding (visibility.py): below float32's floor it is "below the noise" on that input, which no
+  tolerance can see; above it, a miss.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from yolo10port.compare.rules import EPS
 from yolo10port.dumps.inputs import make_input
 from yolo10port.dumps.spec import RunSpec
 from yolo10port.weights.reader import read_weights
 from yolo10port.workflows.check import run_check
 from yolo10port.workflows.selftest.mutations import MUTATIONS, Mutation
+from yolo10port.workflows.selftest.visibility import VISIBLE, effect_in_floors, float64_copy, layer_outputs
 
 HONEST = {  # name → (candidate kind, fuse)
     "clean": ("clean", False),
@@ -60,10 +64,18 @@ class Outcome:
     detections: str  # matched/total
     expected: str = ""  # the layer the bug is in
     margin: float | None = None  # the first failing row's error ÷ its limit: how far past the limit the bug is
+    # Where the bug was not caught in its layer: its own effect there, without rounding, in floors (visibility.py)
+    effect: float | None = None
 
     @property
     def right_layer(self) -> bool:
         return self.caught and at_layer(self.first_failure, self.expected)
+
+    @property
+    def invisible(self) -> bool:
+        """Not caught in its layer, and the bug moves that layer less than float32 rounding does on this input:
+        no tolerance could see it there (not a checker miss; reported as such, never as a pass)."""
+        return not self.right_layer and self.effect is not None and self.effect < VISIBLE
 
 
 @dataclass
@@ -93,8 +105,23 @@ class SelftestResult:
 
     @property
     def missed(self) -> list[str]:
-        """Mutations that no input kind caught at their own layer: each is a hole in the checker."""
-        return [name for name, row in self.outcomes.items() if not any(o.right_layer for o in row.values())]
+        """Mutations that no input kind caught at their own layer, though some input showed them above the noise:
+        each is a hole in the checker."""
+        return [
+            name
+            for name, row in self.outcomes.items()
+            if not any(o.right_layer for o in row.values()) and not all(o.invisible for o in row.values())
+        ]
+
+    @property
+    def invisible(self) -> list[str]:
+        """Mutations no input kind could show: on every input they were planted on, their own effect at their
+        layer is below float32's rounding there. Not a hole in the checker, and not a pass: the report lists them."""
+        return [
+            name
+            for name, row in self.outcomes.items()
+            if not any(o.right_layer for o in row.values()) and all(o.invisible for o in row.values())
+        ]
 
     @property
     def misplaced(self) -> list[tuple[str, str, str]]:
@@ -107,7 +134,12 @@ class SelftestResult:
         ]
 
     def blind_spots(self, kind: str) -> list[str]:
+        """Bugs this input kind let through (those below the noise on it included: `below_noise`)."""
         return [name for name, row in self.outcomes.items() if kind in row and not row[kind].caught]
+
+    def below_noise(self, kind: str) -> list[str]:
+        """Bugs this input kind cannot show: their effect at their layer is below float32's rounding on it."""
+        return [name for name, row in self.outcomes.items() if kind in row and row[kind].invisible]
 
     @property
     def passed(self) -> bool:
@@ -116,6 +148,7 @@ class SelftestResult:
     def to_json(self) -> str:
         data = asdict(self)
         data["false_alarms"], data["missed"], data["misplaced"] = self.false_alarms, self.missed, self.misplaced
+        data["invisible"] = self.invisible
         return json.dumps(data, indent=1, default=lambda v: None if v is None or math.isinf(v) else float(v)) + "\n"
 
 
@@ -148,6 +181,7 @@ def run_selftest(
     from yolo10port.candidates.clean import load_clean_model
 
     structure, _ = load_clean_model(weights)  # which layer each bug lands in, and which bugs this scale can hold
+    result.scale = structure.scale_name or scale  # the model's own (the CLI's --scale names a fixture only)
     expected = {m.name: m.layer_in(structure) for m in mutations}
     result.not_applicable = [m.name for m in mutations if expected[m.name] is None]
     mutations = [m for m in mutations if expected[m.name] is not None]
@@ -184,6 +218,7 @@ def run_selftest(
                 result.honest.setdefault(name, {})[kind] = _honest(report)
             if mutation_inputs is not None and kind not in mutation_inputs:
                 continue
+            clean_outputs = None  # the unbugged model in float64 on this input, computed once a bug is not caught
             for mutation in mutations:
                 progress(f"{kind}: {mutation.name}")
                 report = run_check(
@@ -193,7 +228,7 @@ def run_selftest(
                 det = report.detections
                 rows = {row.name: row for row in report.layers}
                 first = rows.get(report.first_failure or "")
-                result.outcomes.setdefault(mutation.name, {})[kind] = Outcome(
+                outcome = Outcome(
                     caught=not report.passed,
                     first_failure=report.first_failure,
                     culprit=report.culprit,
@@ -201,4 +236,14 @@ def run_selftest(
                     expected=expected[mutation.name],
                     margin=1 / first.margin if first and first.margin else None,  # how far past its limit
                 )
+                if not outcome.right_layer:  # a miss, or only noise? the bug's own effect, without rounding
+                    progress(f"{kind}: {mutation.name}, its effect in float64")
+                    clean_outputs = clean_outputs or layer_outputs(float64_copy(structure), run)
+                    bugged = float64_copy(structure)
+                    mutation.plant(bugged, weights.state_dict)
+                    own = [row for row in report.layers if at_layer(row.name, outcome.expected)]
+                    outcome.effect = effect_in_floors(
+                        clean_outputs, layer_outputs(bugged, run), own, report.tolerance.get("eps", EPS)
+                    )
+                result.outcomes.setdefault(mutation.name, {})[kind] = outcome
     return result
