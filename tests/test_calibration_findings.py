@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import torch
 
 from tests.conftest import run_cli
@@ -156,3 +157,31 @@ def test_bugs_that_wrap_a_forward_are_measured_too_and_all_ones_cannot_show_a_ch
     assert result.blind_spots("ones") == result.below_noise("ones") == ["rgb-bgr", "hw-transpose"]
     assert all(row["ones"].effect == 0.0 for row in result.outcomes.values())
     assert result.invisible == ["rgb-bgr", "hw-transpose"] and result.missed == [] and result.passed
+
+
+def test_head_concat_needs_the_scores_on_a_grid_not_only_lost():
+    """Scores lost while boxes hold is also what error accumulated through a quantized body looks like on noise (the
+    n fixture on random:0 at 160 px: scores -1.0 dB, PCC 0.42, boxes 22.4 dB, decode in float). The one-scale
+    collapse alone puts the scores on a few levels; the hint fires only with that fingerprint."""
+    from yolo10port.compare.engine import Report
+    from yolo10port.compare.hints import firing, scores_facts
+    from yolo10port.compare.rows import LayerRow
+
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(0, 1, (1, 3, 400)).astype(np.float32)
+    step = 160 / 255  # one uint8 scale over boxes (0–160 px) and scores (0–1)
+    on_grid = (np.round(ref / step) * step).astype(np.float32)
+    from_body = rng.uniform(0, 1, ref.shape).astype(np.float32)  # lost, but a float sigmoid's values
+
+    def report(cand) -> Report:
+        rows = [
+            LayerRow("model.23/boxes", "v10Detect", [1, 4, 400], max_abs=1.0, pcc=0.995, sqnr=22.4, rule="int8"),
+            LayerRow("model.23/scores", "v10Detect", [1, 3, 400], max_abs=1.0, pcc=0.42, sqnr=-1.0, rule="int8"),
+        ]
+        built = Report("ref", "cand", {}, layers=rows, quantized=True)
+        built.evidence = {"scores": scores_facts(ref, cand)}
+        return built
+
+    assert scores_facts(ref, on_grid)["cand_levels"] <= 3  # 0, one step, two steps
+    assert firing(report(on_grid)) == ["head-concat"]
+    assert firing(report(from_body)) == []
