@@ -47,6 +47,21 @@ out_console = SafeConsole(width=None if sys.stdout.isatty() else 200)
 err_console = SafeConsole(stderr=True, soft_wrap=True)  # one message, one line, however long
 
 
+def progress_bar(time_column):
+    """The bar long commands (val, quantize) draw on stderr: description, bar, n/total, then `time_column` (rich's
+    TimeElapsedColumn or TimeRemainingColumn); transient, so a finished run leaves only its result."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        time_column,
+        console=err_console,
+        transient=True,
+    )
+
+
 def print_error(message: object, label: str = "error") -> None:
     """The one red line of an exit 2: the message shown literally (no markup, no escapes, no newline)."""
     err_console.print(f"[red]{label}:[/] {literal(message, one_line=True)}", highlight=False, soft_wrap=True)

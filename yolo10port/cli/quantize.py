@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
+from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console, progress_bar
 from yolo10port.cli.options import Imgsz, Threads, beside, existing, one_of
 from yolo10port.errors import InputError
 from yolo10port.shown import literal
@@ -92,21 +92,11 @@ def quantize(
 
     exclusion = exclusion or exclusion_path(out)
     transaction = guard_outputs({"-o": out, "--exclusion": exclusion}, [model, calib, val])
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import TimeElapsedColumn
 
     from yolo10port.quantize.workflow import run_quantize
 
-    with (
-        transaction,
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        ) as progress,
-    ):
+    with transaction, progress_bar(TimeElapsedColumn()) as progress:
         task = progress.add_task("quantize: loading…", total=None)
 
         def step(what: str, done: int, total: int) -> None:

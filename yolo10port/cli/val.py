@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console
+from yolo10port.cli.app import EXIT_BREACH, EXIT_PASS, app, command, err_console, out_console, progress_bar
 from yolo10port.cli.diff import OutReport
 from yolo10port.cli.options import Device, Imgsz, Square, one_of
 from yolo10port.errors import InputError
@@ -90,18 +90,11 @@ def val(
         from yolo10port.cli.options import check_device
 
         check_device(device)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import TimeRemainingColumn
 
     from yolo10port.workflows.val import Gate, run_val
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
+    with progress_bar(TimeRemainingColumn()) as progress:
         task = progress.add_task("val: loading…", total=None)
 
         def step(done: int, total: int) -> None:
