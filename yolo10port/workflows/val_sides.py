@@ -222,12 +222,13 @@ class LiteRtRunner(Runner):
 
     def __init__(self, setup: Setup, path: Path | None = None):
         from yolo10port.candidates.litert import LiteRtCandidate
+        from yolo10port.weights.reader import read_weights
 
+        weights = read_weights(setup.model)  # once: it names the export and checks it
         if path is None:
             from yolo10port.candidates.litert import exported_model
-            from yolo10port.weights.reader import read_weights
 
-            path = exported_model(read_weights(setup.model).scale, setup.imgsz)
+            path = exported_model(weights.scale, setup.imgsz)
         try:
             import ai_edge_litert  # noqa: F401
         except ImportError:
@@ -238,9 +239,8 @@ class LiteRtRunner(Runner):
             raise InputError("--dtype", "a LiteRT model runs on the CPU in the precision it was exported in")
         from yolo10port.candidates.litert import litert_candidate
         from yolo10port.dumps.spec import RunSpec
-        from yolo10port.weights.reader import read_weights
 
-        candidate: LiteRtCandidate = litert_candidate(str(path), read_weights(setup.model), RunSpec())
+        candidate: LiteRtCandidate = litert_candidate(str(path), weights, RunSpec())
         _static_square(setup, f"the LiteRT model {path.name}", tuple(candidate.lmap.input_shape[2:]), path)
         interpreter = candidate.runtime.interpreter
         outputs = [d for d in interpreter.get_output_details() if tuple(d["shape"])[-1] == 6]
