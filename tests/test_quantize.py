@@ -106,6 +106,27 @@ def test_exclusion_set_works_by_hand(shapes, head_run):
     np.testing.assert_allclose(by_hand, tool, atol=1e-4)
 
 
+def test_unlabelled_images_are_scored_against_the_float_graphs_own_detections(shapes, tmp_path):
+    """No labels: the float graph's detections at conf 0.25 are the truth, so float scores 1.0 against itself, full
+    INT8's collapse still shows (agreement ~0), and keeping the decode in float restores most of the agreement."""
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    for image in sorted(shapes["calib"].glob("*.png")):
+        (unlabelled / image.name).write_bytes(image.read_bytes())
+    out = tmp_path / "pseudo.int8.onnx"
+    result = run_cli(
+        "quantize", shapes["graph"], "--calib", unlabelled, "--keep-float", "head", "--budget", "0.5",
+        "--bootstrap", "50", "-o", out,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    measured = json.loads(out.with_name("pseudo.int8.exclusion.json").read_text())["measured"]
+    assert "unlabelled" in measured["scored_on"] and "agreement with float" in measured["scored_on"]
+    assert measured["float_map50_95"] == pytest.approx(1.0)
+    assert measured["full_int8"]["map50_95"] < 0.05
+    assert measured["final"]["map50_95"] > 0.5
+    assert "not how accurate" in " ".join(result.stderr.split())
+
+
 @pytest.mark.extended  # 26 units quantized alone, then the chosen set: ~70 s of CPU (make test-all)
 def test_auto_finds_a_set_within_the_budget_full_int8_breaches(shapes):
     result, _, kept = quantize(shapes, "auto", "--keep-float", "auto", "--budget", "0.1")
@@ -138,14 +159,15 @@ def test_bad_inputs_exit_2_with_one_line(shapes, tmp_path):
         run_cli("quantize", graph, "--calib", calib, "--keep-float", "model.99", "-o", tmp_path / "a.onnx"),
         "model.99",
     )
-    unlabelled = tmp_path / "unlabelled"
-    unlabelled.mkdir()
-    for image in sorted(calib.glob("*.png"))[:2]:
-        (unlabelled / image.name).write_bytes(image.read_bytes())
+    blank = tmp_path / "blank"  # unlabelled, and nothing in them for the float graph to find: nothing to rank by
+    blank.mkdir()
+    import cv2
+
+    cv2.imwrite(str(blank / "grey.png"), np.full((IMGSZ, IMGSZ, 3), 114, np.uint8))
     assert_input_error(
-        run_cli("quantize", graph, "--calib", unlabelled, "--keep-float", "auto", "-o", tmp_path / "a.onnx"),
-        "--keep-float",
-        "labels",
+        run_cli("quantize", graph, "--calib", blank, "--keep-float", "auto", "-o", tmp_path / "a.onnx"),
+        "unlabelled",
+        "detects nothing",
     )
     assert_input_error(run_cli("quantize", graph, "--calib", calib, "-o", graph), "same as an input")
     assert_input_error(run_cli("quantize", graph, "--calib", calib, "--backend", "tflite"), "--backend")

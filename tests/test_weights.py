@@ -95,3 +95,43 @@ def test_cli_export_and_inspect(make_fixture, tmp_path):
         shown = run_cli("inspect", file)
         assert shown.returncode == 0, shown.stderr
         assert "YOLOv10-n" in shown.stdout and "PSA" in shown.stdout and "1×256×20×20" in shown.stdout
+
+
+def test_a_checkpoint_refused_before_its_first_tensor_costs_no_torch_import(tmp_path):
+    """Most refusals (a text file, a malicious or malformed pickle) come before any tensor is read: the reader
+    imports torch (3–4 s) only at the first storage, and `inspect`/`export` read the file before their own torch
+    imports. A structural check, not a timing: torch must not be in sys.modules after the refusal."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+    import zipfile
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    malicious = tmp_path / "system.pt"
+    with zipfile.ZipFile(malicious, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle.dumps({"model": Payload()}, protocol=2))
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    probe = (
+        "import sys\n"
+        "from yolo10port.errors import InputError\n"
+        "from yolo10port.workflows.inspect import inspect_file\n"
+        "from yolo10port.weights.export import export_weights\n"
+        "for path, call in ((sys.argv[1], inspect_file), (sys.argv[2], export_weights)):\n"
+        "    try:\n"
+        "        call(path)\n"
+        "    except InputError as error:\n"
+        "        print(error)\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(malicious), str(text)], capture_output=True, text=True, timeout=120
+    )
+    lines = result.stdout.splitlines()
+    assert "refused unsafe pickle" in lines[0] and "system" in lines[0], result
+    assert "not a torch zip checkpoint" in lines[1], result
+    assert lines[-1] == "no torch", result

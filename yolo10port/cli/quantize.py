@@ -36,7 +36,10 @@ def quantize(
     val: Annotated[
         Path | None,
         typer.Option(
-            "--val", help="labelled images to measure mAP on (default: --calib, if labelled)", show_default=False
+            "--val",
+            help="images to measure mAP on (default: --calib); unlabelled, the float graph's own detections at "
+            "conf 0.25 are the labels (agreement with float)",
+            show_default=False,
         ),
     ] = None,
     budget: Annotated[
@@ -59,8 +62,9 @@ def quantize(
     head` keeps the decode (DFL, sigmoid, box arithmetic, the box/score Concat whose one int8 scale zeroes every
     score) in float, found from the mapped graph. `auto` quantizes each module alone, ranks them by the mAP50-95
     they cost, and keeps them in float in that order until the drop is within --budget. The set is written beside
-    -o as ONNX Runtime `nodes_to_exclude` and NNCF `ignored_scope`. With labels, mAP of float and INT8 with the
-    bootstrap interval; exit 1 if the drop exceeds --budget.
+    -o as ONNX Runtime `nodes_to_exclude` and NNCF `ignored_scope`. mAP of float and INT8 with the bootstrap
+    interval; exit 1 if the drop exceeds --budget. Without labels, the float graph's detections at conf 0.25 are the
+    labels: the drop then measures how far INT8 departs from float, not accuracy.
 
     [b]Example:[/] yolo10port quantize yolov10n.pt --calib images/ --val data.yaml --keep-float auto -o n.int8.onnx
     """

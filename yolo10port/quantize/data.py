@@ -22,6 +22,7 @@ from yolo10port.workflows.val import MAP_CONF
 from yolo10port.workflows.val_data import Dataset, labels_in_pixels, load_dataset
 
 MAX_IMAGES = 1000  # a bound on what one option may ask for: each image is a 3×imgsz² float32 tensor in memory
+PSEUDO_LABEL_CONF = 0.25  # val's default --conf: the float graph's boxes a user sees become the truth without labels
 
 
 def select_images(data: Path, limit: int, option: str) -> Dataset:
@@ -89,6 +90,7 @@ class ScoringSet:
     image_hw: list[tuple[int, int]]
     labels: list[np.ndarray]  # class x1 y1 x2 y2, original pixels
     nc: int
+    pseudo: bool = False  # the labels are the float graph's own detections (pseudo_labels), not the dataset's
 
     @property
     def images(self) -> int:
@@ -96,16 +98,30 @@ class ScoringSet:
 
 
 def scoring_set(dataset: Dataset, imgsz: int, nc: int) -> ScoringSet:
-    if dataset.labels is None:
-        raise InputError(dataset.source, "has no labels (YOLO .txt beside the images or under labels/): no mAP")
+    """The images preprocessed once, with their labels in pixels; without labels, empty until `pseudo_labels`."""
     tensors, sizes, labels = [], [], []
-    for image, lab in zip(dataset.images, dataset.labels):
+    for number, image in enumerate(dataset.images):
         tensor, hw = preprocess(image, imgsz)
         tensors.append(tensor)
         sizes.append(hw)
-        labels.append(labels_in_pixels(lab, hw))
+        if dataset.labels is not None:
+            labels.append(labels_in_pixels(dataset.labels[number], hw))
     classes = [int(lab[:, 0].max()) + 1 for lab in labels if len(lab)]
-    return ScoringSet(dataset.source, tensors, sizes, labels, max([nc, len(dataset.names), *classes]))
+    pseudo = dataset.labels is None
+    return ScoringSet(dataset.source, tensors, sizes, labels, max([nc, len(dataset.names), *classes]), pseudo)
+
+
+def pseudo_labels(scoring: ScoringSet, float_rows: list[np.ndarray], conf: float = PSEUDO_LABEL_CONF) -> int:
+    """Unlabelled images: the float graph's own detections at `conf` become the labels, so mAP50-95 measures how
+    much of what the float model finds the INT8 graph still finds (agreement with float, not accuracy). Returns
+    the number of such boxes (0: nothing to score against)."""
+    scoring.labels = [
+        np.concatenate([rows[rows[:, 4] >= conf][:, 5:6], rows[rows[:, 4] >= conf][:, :4]], 1).astype(np.float64)
+        for rows in float_rows
+    ]
+    classes = [int(lab[:, 0].max()) + 1 for lab in scoring.labels if len(lab)]
+    scoring.nc = max([scoring.nc, *classes])
+    return sum(len(lab) for lab in scoring.labels)
 
 
 def detections(session, input_name: str, scoring: ScoringSet) -> list[np.ndarray]:

@@ -176,7 +176,16 @@ def run_quantize(
 ) -> QuantizeResult:
     """See the module's docstring. Writes `out` and `exclusion` (atomically; inside the caller's output transaction
     they commit together)."""
-    from yolo10port.quantize.data import CalibrationReader, check_images, detections, scoring_set, select_images
+    from yolo10port.quantize.data import (
+        PSEUDO_LABEL_CONF,
+        CalibrationReader,
+        check_images,
+        detections,
+        map50_95,
+        pseudo_labels,
+        scoring_set,
+        select_images,
+    )
 
     check_keep_float(keep_float)
     exclusion = exclusion or exclusion_path(out)
@@ -185,11 +194,8 @@ def run_quantize(
     calib_set = select_images(calib, max_calib, "--calib")
     val_set = select_images(val, max_val, "--val") if val is not None else None
     check_images(calib_set)
-    scored_on = val_set if val_set is not None else (calib_set if calib_set.labels is not None else None)
-    if keep_float == "auto" and scored_on is None:
-        raise InputError(
-            "--keep-float", "auto ranks layers by mAP: give --val DATA with labels, or a labelled --calib set"
-        )
+    # Without labels, the float graph's own detections are the truth (data.pseudo_labels): agreement, not accuracy.
+    scored_on = val_set if val_set is not None else calib_set
     # The inputs are checked before the heavy imports (torch comes with the ONNX mapping) and any export.
     from yolo10port.quantize.backends import Quantizer
     from yolo10port.quantize.scope import graph_scope, resolve_keep_float
@@ -218,20 +224,30 @@ def run_quantize(
             nodes=[],
             always_float=scope.post,
             calibration_images=len(calib_set.images),
-            scoring=scored_on.source if scored_on is not None else None,
+            scoring=scored_on.source,
             budget=budget,
         )
-        scoring = None
-        float_rows = None
-        if scored_on is not None:
-            began = time.perf_counter()
-            status(f"reading {len(scored_on.images)} images to score on…")
-            from yolo10port.quantize.data import map50_95
-
-            scoring = scoring_set(scored_on, size, nc=0)
-            float_rows = detections(_session(float_graph), scope.input_name, scoring)
+        began = time.perf_counter()
+        status(f"reading {len(scored_on.images)} images to score on…")
+        scoring = scoring_set(scored_on, size, nc=0)
+        float_rows = detections(_session(float_graph), scope.input_name, scoring)
+        if scoring.pseudo:
+            boxes = pseudo_labels(scoring, float_rows)
+            result.scoring = (
+                f"{scored_on.source}, unlabelled: the float graph's {boxes} detections at conf ≥ "
+                f"{PSEUDO_LABEL_CONF:g} as labels (agreement with float, not accuracy)"
+            )
+            if boxes == 0:
+                if keep_float == "auto":
+                    raise InputError(
+                        scored_on.source,
+                        f"unlabelled, and the float graph detects nothing at conf ≥ {PSEUDO_LABEL_CONF:g} on its "
+                        "images: nothing to rank layers by (give --val DATA with labels)",
+                    )
+                scoring, result.scoring = None, None
+        if scoring is not None:
             result.float_map = map50_95(scoring, float_rows)
-            timings["float scoring"] = time.perf_counter() - began
+        timings["float scoring"] = time.perf_counter() - began
 
         made: dict[tuple, Path] = {}  # the same set twice (the last step of auto, then the final) is made once
         scored: dict[Path, list] = {}
@@ -280,8 +296,13 @@ def run_quantize(
             shutil.copyfile(final, tmp)
         with atomic_path(exclusion) as tmp:
             tmp.write_text(json.dumps(result.exclusion_file(), indent=1) + "\n")
-    if scored_on is None:
-        result.notes.append("no labelled images (--val DATA, or labels beside the --calib images): mAP not measured")
+    if result.scoring is None:
+        result.notes.append("the float graph detects nothing on the scoring images: mAP not measured")
+    elif scored_on.labels is None:
+        result.notes.append(
+            "no labels (--val DATA, or labels beside the --calib images): mAP50-95 is measured against the float "
+            "graph's own detections, so it says how far INT8 departs from float, not how accurate either is"
+        )
     if len(calib_set.images) < 16:
         result.notes.append(f"{len(calib_set.images)} calibration images: ranges from so few images may not hold")
     return result

@@ -10,8 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from yolo10port import __version__
 from yolo10port.atomic import OutputTransaction, write_text_atomic
@@ -22,7 +21,10 @@ from yolo10port.outputs import guard
 from yolo10port.weights.hf import default_output
 from yolo10port.weights.reader import Weights, read_weights
 
-EXPORT_DTYPES = {"keep": None, "float32": torch.float32, "float16": torch.float16}
+if TYPE_CHECKING:
+    import torch
+
+EXPORT_DTYPES = {"keep": None, "float32": "float32", "float16": "float16"}  # torch dtype names
 # safetensors refuses to read a header longer than this: an export must never write a file its readers refuse.
 SAFETENSORS_HEADER_LIMIT = 100_000_000
 
@@ -39,6 +41,8 @@ class ExportResult:
 
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
+    import torch
+
     return hashlib.sha256(tensor.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
 
 
@@ -54,7 +58,9 @@ def export_weights(model: Weights | str | Path, out: str | Path | None = None, d
         guard({"-o": out, "manifest (beside -o)": manifest_path, "module tree (beside -o)": modules_path}, [model_path])
     )
     weights = model if isinstance(model, Weights) else read_weights(model_path)
-    target = EXPORT_DTYPES[dtype]
+    import torch  # after the read: a file refused before its first tensor costs no torch import
+
+    target = getattr(torch, EXPORT_DTYPES[dtype]) if EXPORT_DTYPES[dtype] else None
     tensors = {
         k: (v.to(target) if target is not None and v.is_floating_point() else v).contiguous()
         for k, v in weights.state_dict.items()

@@ -21,9 +21,8 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
 
 from yolo10port.errors import InputError
@@ -39,8 +38,12 @@ from yolo10port.weights.bounds import (
 )
 from yolo10port.weights.hf import locate
 from yolo10port.weights.keys import STEM, canonical_keys, check_yolov10_keys
+from yolo10port.weights.lazy_torch import is_tensor
 from yolo10port.weights.scales import SCALE_SIGNATURES, is_fused, nc_from_shapes, scale_from_shapes
 from yolo10port.weights.unpickler import RestrictedUnpickler, StandIn, UnsafePickleError
+
+if TYPE_CHECKING:
+    import torch
 
 # How the file held the weights (Weights.form).
 CHECKPOINT = "ultralytics checkpoint"
@@ -222,9 +225,7 @@ def _read_member(path: Path, archive: zipfile.ZipFile, name: str, limit: int, ex
 
 def _is_state_dict(value: Any) -> bool:
     return (
-        isinstance(value, dict)
-        and bool(value)
-        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+        isinstance(value, dict) and bool(value) and all(isinstance(k, str) and is_tensor(v) for k, v in value.items())
     )
 
 
@@ -322,12 +323,12 @@ def _walk_modules(path: Path, root: StandIn) -> ModuleTree:
         module, where, depth = stack.pop()
         prefix = f"{where}." if where else ""
         for name, tensor in _attr_dict(path, module, where, "_parameters").items():
-            if isinstance(tensor, torch.Tensor):
+            if is_tensor(tensor):
                 state[prefix + name] = tensor
         non_persistent = module.state.get("_non_persistent_buffers_set") or set()
         for name, tensor in _attr_dict(path, module, where, "_buffers").items():
             persistent = not (isinstance(non_persistent, (set, frozenset)) and name in non_persistent)
-            if isinstance(tensor, torch.Tensor) and persistent:
+            if is_tensor(tensor) and persistent:
                 state[prefix + name] = tensor
         children = [(n, c) for n, c in _attr_dict(path, module, where, "_modules").items() if isinstance(c, StandIn)]
         if children and depth + 1 > MAX_MODULE_DEPTH:
@@ -396,7 +397,7 @@ def _short_repr(value: Any, limit: int = 40) -> str:
 
 
 def _stride(stride: Any) -> list[float]:
-    if isinstance(stride, torch.Tensor) and stride.ndim == 1 and 1 <= stride.numel() <= 8:
+    if is_tensor(stride) and stride.ndim == 1 and 1 <= stride.numel() <= 8:
         return [float(s) for s in stride.tolist()]
     return [8.0, 16.0, 32.0]
 

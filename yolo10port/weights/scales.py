@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 # (stem output channels, bottlenecks in model.2) per scale: together they tell the six scales apart.
 SCALE_SIGNATURES = {"n": (16, 1), "s": (32, 1), "m": (48, 2), "b": (64, 2), "l": (64, 3), "x": (80, 3)}

@@ -25,10 +25,14 @@ import pickle
 import re
 from collections import OrderedDict
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+from yolo10port.weights.lazy_torch import is_tensor
+
+if TYPE_CHECKING:
+    import torch
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -75,24 +79,26 @@ def _stand_in_class(path: str) -> type[StandIn]:
 
 
 class _StorageType:
-    """Marker for `torch.HalfStorage` and friends: only its dtype is used."""
+    """Marker for `torch.HalfStorage` and friends: only its dtype (torch's attribute name) is used."""
 
-    def __init__(self, dtype: torch.dtype):
-        self.dtype = dtype
+    def __init__(self, dtype_name: str):
+        self.dtype_name = dtype_name
 
 
+# By name, not torch.float16 …: torch is imported when the first storage is read (persistent_load), so a file
+# refused before any tensor (most hostile and broken ones) is refused without torch's 3–4 s import.
 _STORAGE_DTYPES = {
-    "HalfStorage": torch.float16,
-    "FloatStorage": torch.float32,
-    "DoubleStorage": torch.float64,
-    "BFloat16Storage": torch.bfloat16,
-    "LongStorage": torch.int64,
-    "IntStorage": torch.int32,
-    "ShortStorage": torch.int16,
-    "CharStorage": torch.int8,
-    "ByteStorage": torch.uint8,
-    "BoolStorage": torch.bool,
-    "UntypedStorage": torch.uint8,
+    "HalfStorage": "float16",
+    "FloatStorage": "float32",
+    "DoubleStorage": "float64",
+    "BFloat16Storage": "bfloat16",
+    "LongStorage": "int64",
+    "IntStorage": "int32",
+    "ShortStorage": "int16",
+    "CharStorage": "int8",
+    "ByteStorage": "uint8",
+    "BoolStorage": "bool",
+    "UntypedStorage": "uint8",
 }
 
 _DTYPE_NAMES = {
@@ -119,7 +125,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tuple, *_ignored: Any) -> torch.Tensor:
-    if not isinstance(storage, torch.Tensor):
+    if not is_tensor(storage):
         raise UnsafePickleError("tensor rebuilt from something that is not a storage")
     if not (
         _is_int(offset)
@@ -149,7 +155,7 @@ def _rebuild_tensor(storage: torch.Tensor, offset: int, size: tuple, stride: tup
 
 
 def _rebuild_parameter(data: torch.Tensor, *_ignored: Any) -> torch.Tensor:
-    if not isinstance(data, torch.Tensor):
+    if not is_tensor(data):
         raise UnsafePickleError("parameter rebuilt from something that is not a tensor")
     return data
 
@@ -315,6 +321,8 @@ class RestrictedUnpickler(pickle._Unpickler):
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(_STORAGE_DTYPES[name])
         if module == "torch" and name in _DTYPE_NAMES:
+            import torch
+
             return getattr(torch, name)
         if module.startswith(_STAND_IN_PREFIXES) and name.isidentifier():
             return _stand_in_class(f"{module}.{name}")
@@ -326,9 +334,11 @@ class RestrictedUnpickler(pickle._Unpickler):
     def persistent_load(self, pid: Any) -> torch.Tensor:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
             raise UnsafePickleError(f"unexpected persistent id {pid!r:.80}")
+        import torch  # the first tensor of the file: from here on it is needed
+
         _, storage_type, key, _location, numel = pid
         if isinstance(storage_type, _StorageType):
-            dtype = storage_type.dtype
+            dtype = getattr(torch, storage_type.dtype_name)
         elif isinstance(storage_type, torch.dtype):
             dtype = storage_type
         else:

@@ -174,12 +174,13 @@ def inspect_weights(
     path: str | os.PathLike, imgsz: int = 640, scale: str | None = None, nc: int | None = None
 ) -> WeightsInspection:
     from yolo10port.dumps.spec import check_imgsz
-    from yolo10port.model.loading import LoadError, model_from_weights
-    from yolo10port.weights.cost import inference_cost
     from yolo10port.weights.reader import read_weights
 
     check_imgsz(imgsz)  # a multiple of 32, and within the bound: 32e9 would be tried, and fail, in torch
-    weights = read_weights(path, scale=scale, nc=nc)
+    weights = read_weights(path, scale=scale, nc=nc)  # before the model's imports: a refused file costs no torch
+    from yolo10port.model.loading import LoadError, model_from_weights
+    from yolo10port.weights.cost import inference_cost
+
     try:
         model = model_from_weights(weights, scale, nc)  # strict: every tensor accounted for, or exit 2
     except LoadError as error:
