@@ -73,12 +73,14 @@ def dump(
     check_device(device)
     out = out or beside(model, ".reference.safetensors")
     outputs = guard_outputs({"-o": out, "--summary": summary}, [model, input])
-    existing(model)
+    from yolo10port.weights.reader import read_weights
+
+    weights = read_weights(existing(model))  # before the reference's imports: a refused file costs no torch import
     from yolo10port.reference.dump import dump_reference
 
     running = "running ultralytics with forward hooks" + (" (float32, then float64)…" if floor else "…")
     with outputs, err_console.status(running):  # the dump and its summary are renamed into place together
-        path = dump_reference(model, out, spec, fuse=fuse, summary=summary, floor=floor, floors=precisions)
+        path = dump_reference(weights, out, spec, fuse=fuse, summary=summary, floor=floor, floors=precisions)
     out_console.print(
         f"reference dump → {literal(path)}" + (f"\nsummary → {literal(summary)}" if summary else ""), highlight=False
     )
@@ -167,6 +169,9 @@ def run(
             err_console.print(f"[yellow]note:[/] {literal(line)}", highlight=False)
     else:
         check_device(device)
+        from yolo10port.weights.reader import read_weights
+
+        weights = read_weights(weights)  # before the model's imports: a refused file costs no torch import
         from yolo10port.candidates.clean import dump_clean
 
         with err_console.status("running the clean model with forward hooks…"):
