@@ -51,8 +51,11 @@ demo: $(FIXTURES)/yolov10s.pt
 	$(BIN)/yolo10port detect detector/yolov10n-shapes.pt detector/demo.png -o build/demo/demo-detections.png
 
 # What CI runs (.ci/run): every behaviour once, the per-scale tests on n, s and m (tests/conftest.py, CI_SCALES).
+# Two pytest-xdist workers, one test file each at a time (a file's module fixtures are built once): most tests spend
+# their time in CLI subprocesses' imports, single-threaded, so two run side by side on two cores.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not extended" --durations=30
+	$(BIN)/python -m pytest -q -m "not extended" -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 # Everything, the extended matrices and walks too: the b, l and x scales of every per-scale test (parity, floor rule,
 # end to end, golden, export, inspect, spec), `check --all-scales` on the six, the selftest at 640, diff at 1280,
