@@ -30,8 +30,16 @@ def val(
     square: Square = False,
     conf: Annotated[float, typer.Option(help="the confidence whose boxes are compared (what users see)")] = 0.25,
     iou: Annotated[float, typer.Option(help="a reference box is matched by one of its class with IoU ≥ this")] = 0.9,
-    max_map_drop: Annotated[float, typer.Option(help="gate: largest mAP50-95 drop allowed (with labels)")] = 0.005,
-    min_match: Annotated[float, typer.Option(help="gate: smallest share of reference boxes matched")] = 0.99,
+    max_map_drop: Annotated[
+        float | None,
+        typer.Option(help="gate: largest mAP50-95 drop allowed (with labels) [default: 0.005; INT8 graph: 0.02]"),
+    ] = None,
+    min_match: Annotated[
+        float | None,
+        typer.Option(
+            help="gate: smallest share of reference boxes matched [default: 0.99; INT8 graph with labels: not gated]"
+        ),
+    ] = None,
     bootstrap: Annotated[int, typer.Option(help="paired bootstrap resamples of the images for the mAP interval")] = 500,
     seed: Annotated[int, typer.Option(help="the bootstrap's seed")] = 0,
     dtype: Annotated[str, typer.Option(help="the clean candidate's dtype: float32 | float16 | bfloat16 | float64")] = (
@@ -73,7 +81,7 @@ def val(
         raise InputError("--conf", f"{conf} is not in [0, 1)")
     if not 0 < iou <= 1:
         raise InputError("--iou", f"{iou} is not in (0, 1]")
-    if not 0 <= min_match <= 1:
+    if min_match is not None and not 0 <= min_match <= 1:
         raise InputError("--min-match", f"{min_match} is not in [0, 1]")
     if bootstrap < 1:
         raise InputError("--bootstrap", f"{bootstrap} resamples: give at least 1")

@@ -63,7 +63,8 @@ def speed_line(result) -> str:
 def verdict(result) -> str:
     """One line: PASS or FAIL, the gate's figures, and the likely cause."""
     d = result.diff
-    parts = [f"match rate {d.match_rate:.4f} (min {result.gate.min_match:g})"]
+    least = result.gate.min_match
+    parts = [f"match rate {d.match_rate:.4f} " + (f"(min {least:g})" if least is not None else "(not gated: INT8)")]
     if result.map is not None:
         m = result.map
         parts.append(
@@ -153,7 +154,7 @@ def to_dict(result, worst: int = 10) -> dict:
                 "gained": d.total("gained"),
                 "at_conf": d.total("at_conf"),
                 "match_rate": d.match_rate,
-                "pass": d.match_rate >= result.gate.min_match,
+                "pass": result.gate.min_match is None or d.match_rate >= result.gate.min_match,
             },
             "model": result.model,
             "candidate_option": result.candidate,

@@ -144,6 +144,7 @@ class GraphRunner(Runner):
             )
         self.session = open_session(path, runtime, setup.device)
         precision = graph.precision()  # int8 for a QDQ graph: val is its verdict (README, Quantized candidates)
+        self.precision = precision  # val's gate defaults follow it (workflows/val.py Gate.resolved)
         self.label = f"{RUNTIMES[runtime]} {graph.runtime.version} on {path.name}" + (
             f" ({precision})" if precision == "int8" else ""
         )
