@@ -187,6 +187,40 @@ def test_usage_errors_are_one_line(shapes, tmp_path):
     assert_input_error(run_cli("val", DETECTOR, "--data", tmp_path / "empty"), "holds no images")
 
 
+def test_ties_at_a_saturated_max_det_cut_are_excused_but_never_pass_alone():
+    """A head that keeps 300 boxes all within 0.01 of its lowest score (a saturated fixture) was cut by top-k, not
+    conf: which 300 it keeps is a tie float noise breaks, so a float-equal port's different choice is excused, not
+    lost; but an image set with nothing else cannot pass on detections alone. A box above the cut is still judged."""
+    from yolo10port.compare.dataset import MAX_DET, DatasetDiff, match_image
+    from yolo10port.workflows.val import Gate, ValResult
+
+    rng = np.random.default_rng(0)
+
+    def boxes(offset, n, score):
+        xy = rng.uniform(0, 500, (n, 2)) + offset
+        return np.column_stack([xy, xy + 20, np.full(n, score), rng.integers(0, 80, n)])
+
+    ref = boxes(0, MAX_DET, 0.97)
+    cand = boxes(1000, MAX_DET, 0.969)  # another 300 of the tied anchors: nothing in common with the reference's
+    tied = match_image("x", "x.png", ref, cand, conf=0.25, iou=0.9)
+    assert (tied.at_cut, tied.cut_excused, tied.lost, tied.gained, tied.shifted) == (600, 300, 0, 0, 0)
+    everything_tied = DatasetDiff([tied], 0.25, 0.9)
+    assert not everything_tied.informative
+    result = ValResult("m", "c", "r", "c", "d", {}, everything_tied, None, Gate().resolved(False, False), {}, 0.0)
+    assert not result.passed and "nothing informative" in result.failures[-1]
+
+    confident = boxes(0, 1, 0.975)  # inside the tie band (0.975 − 0.97 ≤ 0.01): excused too
+    ref_with_one = np.vstack([ref[:-1], confident])
+    judged = match_image("y", "y.png", ref_with_one, cand, conf=0.25, iou=0.9)
+    assert judged.lost == 0 and judged.shifted == 0 and judged.cut_excused == MAX_DET
+    clear = np.vstack([ref[:-1], [[600, 600, 620, 620, 0.99, 3]]])  # 0.02 above the cut: the port must have it
+    lost = match_image("z", "z.png", clear, cand, conf=0.25, iou=0.9)
+    assert lost.lost == 1 and lost.cut_excused == MAX_DET - 1
+    assert DatasetDiff([lost], 0.25, 0.9).match_rate == 0.0  # the one judged box is lost
+    not_full = match_image("w", "w.png", ref[:299], cand[:299], conf=0.25, iou=0.9)  # conf made the set, not top-k
+    assert not_full.at_cut == 0 and not_full.lost == 299
+
+
 def test_each_box_is_classified_for_its_own_reason():
     """matched, shifted, lost (and why), gained, and a crossing of the conf threshold, on hand-made rows."""
     from yolo10port.compare.dataset import match_image

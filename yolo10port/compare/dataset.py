@@ -9,6 +9,10 @@ the mAP threshold), so that a box that only crossed the user's `conf` can be tol
 - gained: a candidate box above `conf` that no reference box claimed;
 - at the conf threshold: a reference box whose counterpart (same class, IoU ≥ `iou`) scored just below `conf` on the
   other side, within CONF_MARGIN (or the reverse): float noise at the cut, not a different detection.
+- at the max_det cut: a side that kept all MAX_DET rows above `conf` was cut by the top-k, not by `conf`; its boxes
+  scoring within CONF_MARGIN of its lowest kept score are a tie at that cut (a saturated head scores hundreds of
+  anchors at ~1.0), so losing or gaining one says nothing about the port. They are excused, counted apart, and left
+  out of the match rate; an image whose every reference box is such a tie cannot test the detections at all.
 
 Imports numpy only: `val` against a golden folder runs from the light install.
 """
@@ -22,6 +26,7 @@ import numpy as np
 from yolo10port.compare.detections import box_iou
 
 CONF_MARGIN = 0.01  # a score this close to `conf` on both sides of it is a crossing of the threshold, not a loss
+MAX_DET = 300  # rows the head keeps (ultralytics' max_det, and every static export's top-k)
 
 
 def scale_rows(rows: np.ndarray, input_hw: tuple[int, int], original_hw: tuple[int, int]) -> np.ndarray:
@@ -56,6 +61,8 @@ class ImageDiff:
     lost: int = 0
     gained: int = 0
     at_conf: int = 0
+    at_cut: int = 0  # boxes tied at a full side's max_det cut (excused, and not in the match rate)
+    cut_excused: int = 0  # of those, the reference's
     worst_iou: float = 1.0  # among matched boxes
     max_abs_score_delta: float = 0.0  # among matched boxes
     score_deltas: list[float] = field(default_factory=list)  # candidate − reference, per matched box
@@ -91,6 +98,7 @@ def match_image(
     ref, cand = ref_rows[ref_rows[:, 4] > conf], cand_rows[cand_rows[:, 4] > conf]
     diff = ImageDiff(name, image, reference=len(ref), candidate=len(cand))
     ref_status, cand_status = ["lost"] * len(ref), ["gained"] * len(cand)
+    ref_tied, cand_tied = _tied_at_cut(ref_rows, ref, conf), _tied_at_cut(cand_rows, cand, conf)
     if not (np.isfinite(ref_rows).all() and np.isfinite(cand_rows).all()):
         diff.notes.append("non-finite values in the detections")
     overlap = box_iou(ref[:, :4], cand[:, :4]) if len(ref) and len(cand) else np.zeros((len(ref), len(cand)))
@@ -110,7 +118,7 @@ def match_image(
             diff.worst_iou = min(diff.worst_iou, float(overlap[i, j]))
             diff.max_abs_score_delta = max(diff.max_abs_score_delta, abs(delta))
     for i in order:  # second pass: boxes that moved (a shifted box is one box, not one lost and one gained)
-        if ref_status[i] != "lost":
+        if ref_status[i] != "lost" or ref_tied[i]:
             continue
         scores = np.where(same_class[i] & ~used, overlap[i], 0.0)
         j = int(scores.argmax()) if len(cand) else -1
@@ -119,8 +127,13 @@ def match_image(
             ref_status[i] = cand_status[j] = "shifted"
             diff.shifted += 1
             diff.notes.append(f"box {i} shifted: IoU {scores[j]:.3f}")
-    for i, status in enumerate(ref_status):  # what is left: crossed the threshold, or lost (and why, if seen)
+    for i, status in enumerate(ref_status):  # what is left: tied at the cut, crossed conf, or lost (and why)
         if status != "lost":
+            continue
+        if ref_tied[i]:
+            ref_status[i] = "at cut"
+            diff.at_cut += 1
+            diff.cut_excused += 1
             continue
         below = _counterpart(ref[i], cand_rows[cand_rows[:, 4] <= conf], iou)
         if len(below) and ref[i, 4] - below[:, 4].max() <= CONF_MARGIN:
@@ -137,6 +150,10 @@ def match_image(
     for j, status in enumerate(cand_status):
         if status != "gained":
             continue
+        if cand_tied[j]:
+            cand_status[j] = "at cut"
+            diff.at_cut += 1
+            continue
         below = _counterpart(cand[j], ref_rows[ref_rows[:, 4] <= conf], iou)
         if len(below) and cand[j, 4] - below[:, 4].max() <= CONF_MARGIN:
             cand_status[j] = "at conf"
@@ -145,6 +162,13 @@ def match_image(
             diff.gained += 1
     diff.reference_status, diff.candidate_status = ref_status, cand_status
     return diff
+
+
+def _tied_at_cut(rows: np.ndarray, above: np.ndarray, conf: float) -> np.ndarray:
+    """Per box above conf: whether it is a tie at this side's max_det cut (module docstring)."""
+    if len(rows) < MAX_DET or not len(above) or rows[:, 4].min() <= conf:
+        return np.zeros(len(above), dtype=bool)  # not full, or full only below conf: conf made the set, not top-k
+    return above[:, 4] - rows[:, 4].min() <= CONF_MARGIN
 
 
 @dataclass
@@ -160,10 +184,16 @@ class DatasetDiff:
 
     @property
     def match_rate(self) -> float:
-        """Reference boxes above conf the candidate reproduced (matched, or the same box just across conf)."""
-        reference = self.total("reference")
+        """Reference boxes above conf the candidate reproduced (matched, or the same box just across conf), among
+        those not tied at the max_det cut."""
+        reference = self.total("reference") - self.total("cut_excused")
         crossed = sum(status == "at conf" for image in self.images for status in image.reference_status)
         return (self.total("matched") + crossed) / reference if reference else 1.0
+
+    @property
+    def informative(self) -> bool:
+        """False when the reference found boxes but every one was a tie at the max_det cut: nothing tested."""
+        return not (self.total("reference") and self.total("reference") == self.total("cut_excused"))
 
     @property
     def perfect_images(self) -> int:

@@ -49,7 +49,9 @@ def match_line(result) -> str:
     return (
         f"{d.total('reference')} reference boxes at conf>{d.conf:g}: {d.total('matched')} matched (IoU≥{d.iou:g}), "
         f"{d.total('shifted')} shifted, {d.total('lost')} lost, {d.total('gained')} gained, "
-        f"{d.total('at_conf')} crossed the conf threshold; match rate {d.match_rate:.4f}; "
+        f"{d.total('at_conf')} crossed the conf threshold"
+        + (f", {d.total('at_cut')} tied at the max_det cut (excused)" if d.total("at_cut") else "")
+        + f"; match rate {d.match_rate:.4f}; "
         f"{d.perfect_images}/{len(d.images)} images identical in boxes"
     )
 
@@ -153,6 +155,8 @@ def to_dict(result, worst: int = 10) -> dict:
                 "lost": d.total("lost"),
                 "gained": d.total("gained"),
                 "at_conf": d.total("at_conf"),
+                "at_cut": d.total("at_cut"),
+                "informative": d.informative,
                 "match_rate": d.match_rate,
                 "pass": result.gate.min_match is None or d.match_rate >= result.gate.min_match,
             },

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo10port.compare.dataset import DatasetDiff, ImageDiff, input_cause, match_image, scale_rows
+from yolo10port.compare.dataset import MAX_DET, DatasetDiff, ImageDiff, input_cause, match_image, scale_rows
 from yolo10port.compare.dataset_map import MapResult, dataset_map
 from yolo10port.errors import InputError
 from yolo10port.workflows.val_data import Dataset, labels_in_pixels, load_dataset
@@ -73,6 +73,15 @@ class ValResult:
         """The gate, item by item: (name, passed, what was measured against what)."""
         rate, least = self.diff.match_rate, self.gate.min_match
         items = [] if least is None else [("match rate", rate >= least, f"match rate {rate:.4f} (min {least:g})")]
+        if not self.diff.informative and self.map is None:  # ties decide nothing, and no labels judge instead
+            items.append(
+                (
+                    "detections",
+                    False,
+                    f"nothing informative compared: all {self.diff.total('reference')} reference boxes are ties at "
+                    "the max_det cut (saturated scores); give labelled images or images it does not saturate on",
+                )
+            )
         if self.map is not None:
             drop = self.map.drop
             ok = bool(np.isfinite(drop)) and drop <= self.gate.max_map_drop
@@ -208,6 +217,14 @@ def run_val(
     if not labelled:
         outcome.notes.append(
             "no labels found (YOLO .txt beside the images or under labels/): detections compared, no mAP"
+        )
+    tied = outcome.diff.total("cut_excused")
+    if tied:
+        images = sum(image.cut_excused > 0 for image in outcome.diff.images)
+        outcome.notes.append(
+            f"{tied} reference boxes on {images} images are ties at the max_det cut: the model kept {MAX_DET} boxes "
+            "above conf, all within 0.01 of the lowest (saturated scores), so which ones it keeps is arbitrary; they "
+            "are excused and left out of the match rate (those images cannot test post-processing)"
         )
     if int8 and outcome.gate.min_match is None:
         outcome.notes.append(
