@@ -189,3 +189,29 @@ def test_real_tf32_stays_within_the_emulated_tf32_floor(n_model):
     report = run_check(n_model, spec=spec, precision="tf32").report
     assert report.candidate_meta["precision"] == "tf32" and report.tolerance["precision"] == "tf32"
     assert report.passed, (report.first_failure, [(r.name, r.floor_multiple) for r in report.layers])
+
+
+def test_a_reduced_precision_may_move_a_row_by_half_its_magnitude_float32_may_not(n_model, references, tmp_path):
+    """bfloat16 on a random-weight model moves deep rows by most of their magnitude (model.20 of n at 256,
+    random:0: 11.5 of 16): a real measurement, which once hit float32's integrity bound and made `diff` call the
+    reference broken. The bound is float32's; such rows are named as unjudgeable at that precision instead."""
+    reference = references["random"]
+    with safe_open(str(reference), "np") as file:
+        tensors = {k: file.get_tensor(k) for k in file.keys()}
+        meta = file.metadata()
+    wide = 0.9 * float(np.abs(tensors["model.20"]).max())
+    reduced = json.loads(meta["noise_floor@float16"])
+    reduced["model.20"] = wide
+    edited = tmp_path / "wide-float16-floor.safetensors"
+    save_file(tensors, str(edited), metadata={**meta, "noise_floor@float16": json.dumps(reduced)})
+    honest = float16_port(n_model, reference, tmp_path / "fp16.safetensors")
+    code, report, stderr = diff_json(edited, honest)
+    assert code == 0, (report and report["first_failure"], stderr)
+    assert any("cannot be judged at float16" in note and "model.20" in note for note in report["notes"])
+
+    plain = json.loads(meta["noise_floor"])
+    plain["model.20"] = wide  # the same value as float32's floor: no float32 run measures that
+    broken = tmp_path / "wide-float32-floor.safetensors"
+    save_file(tensors, str(broken), metadata={**meta, "noise_floor": json.dumps(plain)})
+    result = run_cli("diff", broken, honest)
+    assert result.returncode == 2 and "larger than its row could carry" in result.stderr

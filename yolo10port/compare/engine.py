@@ -21,7 +21,7 @@ from yolo10port.compare.alignment import align_keys
 from yolo10port.compare.detections import DetectionMatch, match_detections
 from yolo10port.compare.hints import gather, likely_cause
 from yolo10port.compare.input_check import INPUT_RULE, check_input
-from yolo10port.compare.integrity import ImplausibleFloor, check_floor
+from yolo10port.compare.integrity import FLOOR_RATIO_MAX, ImplausibleFloor, check_floor
 from yolo10port.compare.metrics import tensor_error
 from yolo10port.compare.quantized import apply_quantized_rule, is_quantized_meta, ranking_dict
 from yolo10port.compare.require import require_matcher
@@ -164,6 +164,9 @@ def diff_dumps(
     cand_types = _json_map(cand_meta, "module_types")
     judged_at, precision_note = precisions.choose(ref_meta, cand_meta, precision, str(reference))
     floors, mean_floors = precisions.floors_at(ref_meta, judged_at)
+    # The integrity bound (compare/integrity.py) is float32's: a reduced precision may legitimately move a row by
+    # half its magnitude or more (bfloat16 does on deep rows of a random-weight model); such rows are named below.
+    plain = precisions.floors_at(ref_meta, precisions.FLOAT32) if judged_at != precisions.FLOAT32 else None
     report = Report(str(reference), str(candidate), tol.describe(), reference_meta=ref_meta, candidate_meta=cand_meta)
     report.tolerance["precision"] = judged_at
     if precision_note:
@@ -207,7 +210,9 @@ def diff_dumps(
                         report.notes.append(saturation_note(report.detections))
                     continue
                 module_type = types.get(name) or cand_types.get(cand_name, "")
-                report.layers += compare_key(name, module_type, ref, cand, tol, floors, mean_floors)
+                report.layers += compare_key(name, module_type, ref, cand, tol, floors, mean_floors, plain)
+            if plain is not None:
+                _note_rows_beyond_the_precision(report, judged_at)
             if is_quantized_meta(cand_meta) and precision is None:
                 apply_quantized_rule(report)
             try:  # a hint is advice: a signature that cannot be measured never turns a verdict into an error
@@ -288,6 +293,7 @@ def compare_key(
     tol: Tolerances,
     floors: dict[str, float],
     mean_floors: dict[str, float] | None = None,
+    plain_floors: tuple[dict[str, float], dict[str, float]] | None = None,
 ) -> list[LayerRow]:
     """The rows of one key: itself, or the decoded head's boxes and scores, each judged on its own scale."""
     if ref.shape != cand.shape:
@@ -302,8 +308,20 @@ def compare_key(
     if ref.dtype.kind != cand.dtype.kind and not (ref.dtype.kind == "f" and cand.dtype.kind == "f"):
         return [LayerRow(name, module_type, list(ref.shape), passed=False, reason=f"dtype {cand.dtype} ≠ {ref.dtype}")]
     mean_floors = mean_floors or {}
+    plain = (
+        None if plain_floors is None else lambda row: (plain_floors[0].get(row), plain_floors[1].get(row))
+    )  # float32's floors, for the integrity bound, when a reduced precision's judge
     return [
-        judge(row_name, module_type, ref_part, cand_part, tol, floors.get(row_name), mean_floors.get(row_name))
+        judge(
+            row_name,
+            module_type,
+            ref_part,
+            cand_part,
+            tol,
+            floors.get(row_name),
+            mean_floors.get(row_name),
+            plain(row_name) if plain else None,
+        )
         for (row_name, ref_part), (_, cand_part) in zip(rows_of(name, ref), rows_of(name, cand))
     ]
 
@@ -318,6 +336,23 @@ def _set_limit(row: LayerRow, limit) -> None:
     )
 
 
+def _note_rows_beyond_the_precision(report: Report, precision: str) -> None:
+    """Rows whose floor at a reduced precision is half their magnitude or more: that precision alone moves them that
+    far, so they pass any candidate at it; said, not hidden (the float32 floor never gets there: integrity.py)."""
+    beyond = [
+        row
+        for row in report.layers
+        if row.floor is not None and row.ref_max_abs and row.floor > FLOOR_RATIO_MAX * row.ref_max_abs
+    ]
+    if beyond:
+        worst = max(beyond, key=lambda row: row.floor / row.ref_max_abs)
+        report.notes.append(
+            f"{len(beyond)} rows cannot be judged at {precision}: the precision alone moves them by half their "
+            f"magnitude or more (e.g. {worst.name}: {worst.floor:.3g} of max|ref| {worst.ref_max_abs:.3g}), so any "
+            f"candidate passes them there; judge those layers on another input, or at a wider precision"
+        )
+
+
 def _multiple(error: float, unit: float) -> float:
     return error / unit if unit > 0 else (0.0 if error == 0 else math.inf)
 
@@ -330,6 +365,7 @@ def judge(
     tol: Tolerances,
     floor: float | None,
     mean_floor: float | None = None,
+    plain_floor: tuple[float | None, float | None] | None = None,
 ) -> LayerRow:
     error = tensor_error(ref, cand)
     row = LayerRow(name, module_type, list(ref.shape), floor=floor, mean_floor=mean_floor)
@@ -338,7 +374,8 @@ def judge(
     # Both tests grant ε at the row's largest magnitude (README, "Comparing and tolerances"): float32 resolves every
     # element only as finely as the largest values it is computed with (a sigmoid through 0.5 + ½·tanh, a sum of
     # large partial products), so ε · mean|ref| asked more of a sparse row than float32 can give.
-    check_floor(name, floor, error.ref_max_abs, mean_floor, error.ref_mean_abs)
+    checked, checked_mean = plain_floor if plain_floor is not None else (floor, mean_floor)
+    check_floor(name, checked, error.ref_max_abs, checked_mean, error.ref_mean_abs)
     limit = tol.limit(name, error.ref_max_abs, floor, error.ref_max_abs, mean_floor)
     _set_limit(row, limit)
     if limit.rule == "floor":
