@@ -27,10 +27,11 @@ def render(result: QuantizeResult, console: Console) -> None:
         table = Table(
             title=f"keeping units in float, in ranking order (budget {result.budget:g})", title_justify="left"
         )
-        for name in ("kept in float", "mAP50-95", "drop"):
-            table.add_column(name, justify="left" if name == "kept in float" else "right")
-        for step in result.steps:
-            table.add_row(literal(", ".join(step.units) or "(none)"), f"{step.map:.4f}", f"{step.drop:+.4f}")
+        for name in ("added to float", "kept", "mAP50-95", "drop"):
+            table.add_column(name, justify="left" if name == "added to float" else "right")
+        for step in result.steps:  # one unit more per step: the whole set is the "kept in float" line below
+            added = step.units[-1] if step.units else "(none)"
+            table.add_row(literal(added), str(len(step.units)), f"{step.map:.4f}", f"{step.drop:+.4f}")
         console.print(table)
     if result.float_map is not None:
         table = Table(
