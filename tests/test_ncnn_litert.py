@@ -19,9 +19,10 @@ from tests.conftest import run_cli
 pytest.importorskip("ncnn")
 pytest.importorskip("pnnx")
 
-from yolo10port.candidates.ncnn_map import conv_spans, map_param, read_param  # noqa: E402
+from yolo10port.candidates.ncnn_map import map_param, read_param  # noqa: E402
 from yolo10port.dumps.spec import RunSpec  # noqa: E402
 from yolo10port.formats import safetensors_metadata  # noqa: E402
+from yolo10port.workflows.selftest.planted import plant_litert, plant_ncnn  # noqa: E402
 
 IMGSZ = 160
 NO_WINOGRAD = "use_winograd_convolution=false"
@@ -98,15 +99,7 @@ def test_ultralytics_one_to_many_export_is_refused(exported, tmp_path):
 
 def _plant(folder: Path, into: Path, conv_path: str, factor: float) -> Path:
     """A copy of the export whose `conv_path` weights are scaled in the .bin, as a broken converter would."""
-    shutil.copytree(folder, into)
-    param = read_param(into / "model.ncnn.param")
-    index = map_param(param, "n", 80, IMGSZ).conv_layers[conv_path]
-    data = bytearray((into / "model.ncnn.bin").read_bytes())
-    offset, count, dtype = conv_spans(param, bytes(data), into)[index]
-    weights = np.frombuffer(data, dtype, count, offset) * np.float32(factor)
-    data[offset : offset + weights.nbytes] = weights.astype(dtype).tobytes()
-    (into / "model.ncnn.bin").write_bytes(bytes(data))
-    return into
+    return plant_ncnn(folder, into, "n", 80, IMGSZ, conv_path, factor)
 
 
 def test_planted_weight_bug_is_named_at_model_13(exported, tmp_path):
@@ -218,20 +211,9 @@ def test_litert_maps_every_depth_and_passes(tmp_path):
 def test_litert_planted_weight_bug_is_named_at_model_13(tmp_path):
     """One conv filter of model.13 × 1.001, found by its bytes in the flatbuffer."""
     pytest.importorskip("ai_edge_litert")
-    from yolo10port.candidates.litert import LiteRtCandidate, LiteRtRuntime
     from yolo10port.workflows.check import run_check
 
-    candidate = LiteRtCandidate.open(LITERT_MODEL)
-    structure = LiteRtRuntime(LITERT_MODEL, {"resolver": "builtin", "num_threads": 1}).interpreter
-    conv_output = candidate.lmap.values["model.13.cv1.conv"]
-    op = next(o for o in structure._get_ops_details() if conv_output in o["outputs"])
-    weights = np.asarray(structure.get_tensor(int(op["inputs"][1])))
-    data = LITERT_MODEL.read_bytes()
-    start = data.find(weights.tobytes())
-    assert start >= 0 and data.find(weights.tobytes(), start + 1) < 0
-    buggy = tmp_path / "buggy.tflite"
-    scaled = (weights * np.float32(1.001)).astype(weights.dtype).tobytes()
-    buggy.write_bytes(data[:start] + scaled + data[start + len(scaled) :])
+    buggy = plant_litert(LITERT_MODEL, tmp_path / "buggy.tflite", "model.13.cv1.conv", 1.001)
     spec = RunSpec(input="random:0", imgsz=IMGSZ)
     report = run_check(LITERT_WEIGHTS, tmp_path / "work", spec, candidate=str(buggy)).report
     assert not report.passed and report.first_failure == "model.13", report.first_failure
