@@ -103,8 +103,10 @@ calibrate: $(STAMP)
 	  build/calibrate-shapes-n.json build/calibrate-shapes-s.json
 
 # ncnn alone (README, "ncnn and LiteRT"): the six fixtures × eight inputs, ncnn with its defaults (Winograd, judged by
-# the reference's winograd floor) and with Winograd off (float32's), no planted bugs; then LiteRT (XNNPACK and
-# builtin) on `make litert-export`'s n fixture at 160 when that file exists. `make calibrate-ncnn NCNN_SCALES="n s"
+# the reference's winograd floor) and with Winograd off (float32's); then each scale's `yolo10port ncnn` export with
+# a model.13 weight × 1.001 planted in its .bin (workflows/selftest/planted.py), which must fail at model.13; then
+# LiteRT (XNNPACK and builtin) on every build/litert/yolov10?-160.tflite there is (`make litert-export` makes n; the
+# other scales the same way in its venv), honest and with the planted bug. `make calibrate-ncnn NCNN_SCALES="n s"
 # NCNN_IMGSZ=320` runs a part.
 NCNN_SCALES := n s m b l x
 NCNN_IMGSZ := 640
@@ -115,11 +117,21 @@ calibrate-ncnn: $(STAMP)
 	    --honest ncnn,ncnn-direct --mutation-inputs none \
 	    --json build/calibrate-ncnn-$$s.json > build/calibrate-ncnn-$$s.txt || echo "selftest ncnn $$s: FAILED (build/calibrate-ncnn-$$s.txt)"; \
 	done
-	if [ -f $(LITERT_MODEL) ]; then \
-	  $(BIN)/yolo10port selftest build/litert/yolov10n-160.pt --imgsz 160 --inputs $(CALIBRATION_INPUTS) \
-	    --honest litert,litert-builtin --mutation-inputs none --json build/calibrate-litert-n.json \
-	    > build/calibrate-litert-n.txt || echo "selftest litert n: FAILED (build/calibrate-litert-n.txt)"; \
-	fi
+	mkdir -p build/ncnn $(FIXTURES)
+	for s in $(NCNN_SCALES); do \
+	  test -f $(FIXTURES)/yolov10$$s.pt || $(BIN)/yolo10port fixture --scale $$s -o $(FIXTURES)/yolov10$$s.pt; \
+	  $(BIN)/yolo10port ncnn $(FIXTURES)/yolov10$$s.pt -o build/ncnn/yolov10$${s}_ncnn_model --imgsz $(NCNN_IMGSZ) && \
+	  $(BIN)/python -m yolo10port.workflows.selftest.planted $(FIXTURES)/yolov10$$s.pt build/ncnn/yolov10$${s}_ncnn_model \
+	    --imgsz $(NCNN_IMGSZ) || echo "planted model.13 bug in ncnn $$s: NOT CAUGHT there"; \
+	done
+	for t in build/litert/yolov10?-160.tflite; do \
+	  [ -f "$$t" ] || continue; \
+	  $(BIN)/yolo10port selftest $${t%.tflite}.pt --imgsz 160 --inputs $(CALIBRATION_INPUTS) \
+	    --honest litert,litert-builtin --mutation-inputs none --json $${t%.tflite}.calibrate.json \
+	    > $${t%.tflite}.calibrate.txt || echo "selftest $$t: FAILED ($${t%.tflite}.calibrate.txt)"; \
+	  $(BIN)/python -m yolo10port.workflows.selftest.planted $${t%.tflite}.pt $$t --imgsz 160 \
+	    || echo "planted model.13 bug in $$t: NOT CAUGHT there"; \
+	done
 
 # Trained weights score differently from fixtures (a trained head scores noise at ~1e-3): the committed shapes
 # detector, and a YOLOv10s trained here by the project's own script (not committed: 16 MB; 24 epochs on 500
