@@ -164,6 +164,10 @@ class LiteRtMap:
     input_index: int
     input_shape: tuple[int, ...]
     notes: list[str] = field(default_factory=list)
+    # dump key → whether the tensor is NHWC by the op that makes it (any op but a TRANSPOSE or RESHAPE: LiteRT's
+    # convolutions, pools and resizes are NHWC, and elementwise ops keep their inputs' layout). Used only where the
+    # shape cannot tell: C = H = W (x's 80-channel stem at 160 px is 1×80×80×80 either way).
+    nhwc: dict[str, bool] = field(default_factory=dict)
 
 
 def map_tensors(structure, tree: dict[str, str], calls) -> LiteRtMap:
@@ -198,17 +202,20 @@ def map_tensors(structure, tree: dict[str, str], calls) -> LiteRtMap:
     per_path: dict[str, list[str]] = defaultdict(list)
     for key, call in calls.items():
         per_path[call.path].append(key)
-    values, names, types = {}, {}, {}
+    op_names = {op["index"]: op["op_name"] for op in ops}
+    values, names, types, nhwc = {}, {}, {}, {}
     for path, keys in per_path.items():
         call = calls[keys[0]]
         pool = everything[path] if path == DECODED_HEAD else made[path]
         fitting = [t for t in pool if _fits(tuple(int(d) for d in details[t]["shape"]), call.shape)]
         for key, tensor in zip(keys, fitting[-len(keys) :] if fitting else []):
             values[key], names[key], types[key] = tensor, details[tensor]["name"], calls[key].type
+            nhwc[key] = op_names.get(producer[tensor]) not in ("TRANSPOSE", "RESHAPE")
     (input_detail,) = structure.get_input_details()
     order = {key: i for i, key in enumerate(calls)}
     values = dict(sorted(values.items(), key=lambda item: order[item[0]]))
-    return LiteRtMap(values, names, types, input_detail["index"], tuple(int(d) for d in input_detail["shape"]))
+    shape = tuple(int(d) for d in input_detail["shape"])
+    return LiteRtMap(values, names, types, input_detail["index"], shape, nhwc=nhwc)
 
 
 def _fits(shape: tuple[int, ...], wanted: tuple[int, ...]) -> bool:
@@ -223,10 +230,12 @@ def _fits(shape: tuple[int, ...], wanted: tuple[int, ...]) -> bool:
     return squeezed and int(np.prod(shape)) == int(np.prod(wanted))
 
 
-def as_nchw(array: np.ndarray, wanted: tuple[int, ...]) -> np.ndarray | None:
+def as_nchw(array: np.ndarray, wanted: tuple[int, ...], nhwc: bool = False) -> np.ndarray | None:
     """`array` in the reference's layout: as it is when its shape is the reference's, transposed when it is the
-    reference's NHWC; None when it is neither (or both could be meant and they differ)."""
-    if array.shape == wanted:
+    reference's NHWC; None when it is neither. Where both shapes coincide (C = H = W), `nhwc` (the producing op's
+    layout, LiteRtMap.nhwc) decides."""
+    ambiguous = len(wanted) == 4 and wanted[1] == wanted[2] == wanted[3]
+    if array.shape == wanted and not (ambiguous and nhwc):
         return array
     if len(wanted) == 4 and array.shape == (wanted[0], wanted[2], wanted[3], wanted[1]):
         return np.ascontiguousarray(array.transpose(0, 3, 1, 2))
@@ -306,7 +315,7 @@ class LiteRtCandidate:
                 extra = [outputs[top_k]["name"]] if top_k is not None else []
                 per_image.append(self.runtime.run(feed, names + extra))
             for i, key in enumerate(keys):
-                parts = [as_nchw(arrays[i], calls[key].shape) for arrays in per_image]
+                parts = [as_nchw(arrays[i], calls[key].shape, self.lmap.nhwc.get(key, False)) for arrays in per_image]
                 if any(p is None for p in parts):
                     self.notes.append(f"{key}: tensor {self.lmap.names[key]!r} does not have the module's shape")
                     continue
