@@ -148,6 +148,14 @@ def golden_disk_full_names_the_output(env, folder):
     )
 
 
+@case
+def fixture_disk_full_names_the_output(env, folder):
+    # torch's zip writer reports a full disk as a C++ RuntimeError ("unexpected pos"), not as an OSError
+    return Case(
+        ["fixture", "--scale", "n", "-o", "n.pt"], ("error: n.pt: cannot write the output",), limit_file_size=1 << 20
+    )
+
+
 # --- 2. no output on an input, by path or inode; no two outputs on one file -----------------------------------
 
 

@@ -8,6 +8,7 @@ ships. The checkpoint is then saved the way ultralytics saves released ones (str
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import math
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from yolo10port.atomic import atomic_path, scratch_path
+from yolo10port.atomic import atomic_path, scratch_path, write_error
 from yolo10port.dumps.inputs import image_tensor
 from yolo10port.reference.network import build_network, fuse_network
 
@@ -130,9 +131,20 @@ def build_fixture(scale: str, out: str | Path, nc: int = 80, seed: int = 0, fuse
         torch.save({"epoch": 0, "model": model, "ema": None, "train_args": train_args}, trained)
         with atomic_path(out) as released, quiet_ultralytics():
             strip_optimizer(trained, str(released))  # exactly ultralytics' release step: fp16, no optimizer
+    except RuntimeError as error:
+        raise _torch_write_error(out, error) from None
     finally:
         trained.unlink(missing_ok=True)
     return out
+
+
+def _torch_write_error(out: Path, error: RuntimeError) -> Exception:
+    """torch's zip writer reports a full disk or a file-size limit as a C++ RuntimeError ("unexpected pos N vs M",
+    "file write failed"), not as an OSError: name the output in one line, as every other writer does."""
+    message = str(error)
+    if "unexpected pos" in message or "write failed" in message:
+        return write_error(Path(out), OSError(errno.ENOSPC, "the disk is full or the file size is limited"))
+    return error
 
 
 def cached_fixture(scale: str, folder: str | Path) -> Path:
