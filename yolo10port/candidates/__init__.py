@@ -4,7 +4,9 @@
 - `ncnn`: an ncnn model (`yolo10port ncnn`'s export, or a given folder or .param) run by ncnn (candidates/ncnn.py);
 - `litert`: a .tflite (ultralytics' LiteRT export, made in its own environment) run by ai-edge-litert;
 - `onnxruntime`, `openvino`: an ONNX graph (ultralytics' export or `yolo10port onnx`, or the user's own file)
-  run by ONNX Runtime or OpenVINO, its node outputs mapped back to module paths.
+  run by ONNX Runtime or OpenVINO, its node outputs mapped back to module paths;
+- an OpenVINO IR (`model.xml` + `model.bin`, float or with NNCF's FakeQuantize ops) run by OpenVINO
+  (candidates/openvino_ir.py), mapped through the ONNX names OpenVINO keeps (candidates/ir_graph.py).
 
 None of them imports ultralytics: exporting an ONNX graph is the reference side's job (reference/onnx_export.py).
 """
@@ -60,6 +62,10 @@ def make_candidate(
         if precision == "tf32" and not spec.tf32:
             arithmetic = "tf32-emulated"  # a CPU has no TF32: emulated, as the reference's tf32 floor is
         return CleanCandidate.load(files["weights"], fuse=fuse, arithmetic=arithmetic)
+    if kind.endswith(".xml"):  # an OpenVINO IR (its .bin beside it): OpenVINO runs it
+        from yolo10port.candidates.openvino_ir import ir_candidate
+
+        return ir_candidate(kind, weights, spec, precision)
     if kind in ("onnxruntime", "openvino") or kind.endswith(".onnx"):
         from yolo10port.candidates.graph import graph_candidate
 
@@ -80,5 +86,6 @@ def make_candidate(
         return litert_candidate(kind, weights, spec, litert_options(runtime_options or []))
     raise InputError(
         "--candidate",
-        f"{kind!r} is not one of {', '.join(KINDS)} nor a path to an .onnx file, an ncnn model or a .tflite",
+        f"{kind!r} is not one of {', '.join(KINDS)} nor a path to an .onnx file, an OpenVINO .xml, an ncnn model "
+        "or a .tflite",
     )

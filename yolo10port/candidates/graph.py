@@ -206,13 +206,15 @@ class GraphCandidate:
         label = f"{RUNTIMES[runtime]} {version} on {path.name}" + (
             " (converted to float16)" if graph.path != path else ""
         )
-        candidate = cls(path, gmap, engine, runtime, label, graph_scale(gmap), notes=list(gmap.notes))
-        if candidate.scale is None:
-            candidate.notes.append(
-                f"the graph matches none of the six YOLOv10 scales (stem {gmap.stem_channels} channels, "
-                f"{gmap.c2f_blocks} bottlenecks in model.2): dumped without a scale"
+        return cls(path, gmap, engine, runtime, label, graph_scale(gmap), notes=list(gmap.notes)).noting_scale()
+
+    def noting_scale(self) -> GraphCandidate:
+        if self.scale is None:
+            self.notes.append(
+                f"the graph matches none of the six YOLOv10 scales (stem {self.gmap.stem_channels} channels, "
+                f"{self.gmap.c2f_blocks} bottlenecks in model.2): dumped without a scale"
             )
-        return candidate
+        return self
 
     @property
     def graph(self) -> OnnxGraph:
@@ -305,7 +307,7 @@ class GraphCandidate:
             "onnx_nodes": json.dumps({key: self.gmap.nodes[key] for key in keys}),
             "no_counterpart": json.dumps(absent),
             **({"scale": self.scale} if self.scale else {}),
-            **({"quantization": scheme_json(self.graph)} if is_quantized(self.graph.nodes) else {}),
+            **({"quantization": self.quantization()} if self.quantization() else {}),
             **({"weights_sha256": self.weights_sha256} if self.weights_sha256 else {}),
         }
 
@@ -315,6 +317,10 @@ class GraphCandidate:
             metadata.update(self.runtime.metadata(), precision=self.precision())
 
         return stream_dump(out, model_input, run_and_record, metadata)
+
+    def quantization(self) -> str:
+        """The dump's `quantization` record (JSON), "" for a float graph."""
+        return scheme_json(self.graph) if is_quantized(self.graph.nodes) else ""
 
     def precision(self) -> str:
         """What the run truly computed in: OpenVINO's compiled precision (read back), else the graph's weights."""
@@ -479,7 +485,11 @@ def graph_candidate(
         runtime = kind
     else:
         path, runtime = Path(kind), "onnxruntime"
-    candidate = GraphCandidate.open(path, runtime, device=spec.device, precision=precision)
+    return for_weights(GraphCandidate.open(path, runtime, device=spec.device, precision=precision), weights, spec)
+
+
+def for_weights(candidate: GraphCandidate, weights: Weights, spec: RunSpec) -> GraphCandidate:
+    """`check`'s candidate: these weights' network (or exit 2), fed the rectangle the reference is fed."""
     candidate.auto_square = False  # the reference was fed the rectangle: a square here would not compare
     candidate.weights_sha256 = weights.source_sha256
     check_against_weights(candidate, weights)

@@ -35,7 +35,8 @@ FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProt
 # Between the decoded (B, 4 + nc, anchors) tensor and the top-k: what ultralytics' end-to-end postprocess puts there.
 # A quantized graph adds its Q/DQ pairs along the way (candidates/quantized.py).
 TOP_K_FEEDERS = {"ReduceMax", "Split", "Slice", "Squeeze", "Unsqueeze", "Reshape", "Flatten", "Cast", "Identity"}
-TOP_K_FEEDERS |= {QUANTIZE, DEQUANTIZE}
+TOP_K_FEEDERS |= {QUANTIZE, DEQUANTIZE, "FakeQuantize"}  # FakeQuantize: an OpenVINO IR's (candidates/ir_graph.py)
+IMAGE_QUANTIZERS = (QUANTIZE, DEQUANTIZE, "FakeQuantize")
 EXPORTS = "yolo export model=M.pt format=onnx nms=False, or yolo10port onnx M.pt"
 FIX_EXPORT = f"export it again with nms=False ({EXPORTS})"
 
@@ -463,8 +464,9 @@ def extract(graph: OnnxGraph, output: str, key: str) -> Subgraph:
             initializers.append(value)
             continue
         i = graph.producer.get(value)
-        # An unscoped Q/DQ (the image's own pair) is the reading module's: run it with the module.
-        unscoped_qdq = i is not None and not graph.keys_of[i] and graph.nodes[i].op_type in (QUANTIZE, DEQUANTIZE)
+        # An unscoped Q/DQ (the image's own pair, or an IR's `images/fq_output_0`) is the reading module's: run it
+        # with the module.
+        unscoped_qdq = i is not None and not graph.keys_of[i] and graph.nodes[i].op_type in IMAGE_QUANTIZERS
         if i is None or (i not in inside and value in graph.dynamic and not unscoped_qdq):
             inputs.append(value)  # the graph input, or a value another module computed
             continue

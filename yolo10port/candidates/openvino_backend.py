@@ -67,3 +67,23 @@ class OpenVino:
         """What the compiled model runs in (read back after compiling), else the hint."""
         compiled = self.precision or self.hint
         return FROM_OPENVINO.get(compiled, compiled)
+
+    def ir_session(self, model, ports: list) -> Session:
+        """A compiled copy of an OpenVINO IR (`model`, an openvino.Model already in memory) returning `ports`
+        (output ports of `model` itself: a copy taken by the caller, since added outputs stay on the model)."""
+        model.add_outputs([port for port in ports if _index_of(model, port) is None])
+        config = {"INFERENCE_PRECISION_HINT": self.hint, "INFERENCE_NUM_THREADS": _threads()}
+        compiled = self.core.compile_model(model, "CPU", config)
+        compiled_to = compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = compiled_to.to_string() if hasattr(compiled_to, "to_string") else str(compiled_to)
+        wanted = [_index_of(model, port) for port in ports]
+        return lambda feeds: [np.asarray(array) for array in map(compiled(feeds).__getitem__, wanted)]
+
+
+def _index_of(model, port) -> int | None:
+    """Which output of `model` is `port`'s value (add_outputs appends a Result reading it), None if none."""
+    for index, output in enumerate(model.outputs):
+        source = output.get_node().input_value(0)
+        if source.get_node().get_name() == port.get_node().get_name() and source.get_index() == port.get_index():
+            return index
+    return None

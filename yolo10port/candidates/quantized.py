@@ -89,6 +89,16 @@ def _one(symmetries: set[str]) -> str:
     return "asymmetric" if "asymmetric" in symmetries else "symmetric" if symmetries else "none"
 
 
+def scheme_side(granularity: set[str], symmetry: set[str], types: set[str], tensors: int) -> dict:
+    """One side (weights or activations) of the `quantization` record."""
+    return {
+        "granularity": "/".join(sorted(granularity)) or "none",
+        "symmetry": _one(symmetry),
+        "type": "/".join(sorted(types)) or "none",
+        "tensors": tensors,
+    }
+
+
 def quantization_scheme(graph) -> dict:
     """What the dump's `quantization` metadata says: format (QDQ), weight and activation granularity, symmetry and
     element types, how many tensors are quantized, and which weighted ops (and head ops) were left in float."""
@@ -124,18 +134,8 @@ def quantization_scheme(graph) -> dict:
     return {
         "format": "QDQ" if weight_dq or activation_dq else "QOperator",
         "tool": tool,
-        "weights": {
-            "granularity": "/".join(sorted(w_gran)) or "none",
-            "symmetry": _one(w_sym),
-            "type": "/".join(sorted(w_types)) or "none",
-            "tensors": len(weight_dq),
-        },
-        "activations": {
-            "granularity": "/".join(sorted(a_gran)) or "none",
-            "symmetry": _one(a_sym),
-            "type": "/".join(sorted(a_types)) or "none",
-            "tensors": len(activation_dq),
-        },
+        "weights": scheme_side(w_gran, w_sym, w_types, len(weight_dq)),
+        "activations": scheme_side(a_gran, a_sym, a_types, len(activation_dq)),
         "other_constants": len(constant_dq),  # biases (int32), anchors and other constants read through a DQ
         "float_nodes": float_ops,  # nodes of these op types whose inputs come from no DequantizeLinear
     }

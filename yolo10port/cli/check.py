@@ -36,7 +36,10 @@ def check(
     model: Annotated[Path | None, typer.Argument(help="weights: .pt, Hugging Face snapshot, .safetensors …")] = None,
     candidate: Annotated[
         str,
-        typer.Option(help="clean | onnxruntime | openvino | ncnn (exported) | PATH.onnx | ncnn folder | PATH.tflite"),
+        typer.Option(
+            help="clean | onnxruntime | openvino | ncnn (exported) | PATH.onnx | PATH.xml (OpenVINO IR) | ncnn folder "
+            "| PATH.tflite"
+        ),
     ] = "clean",
     runtime_option: Annotated[
         list[str] | None, typer.Option(help="ncnn option KEY=VALUE, repeatable (e.g. use_winograd_convolution=false)")

@@ -90,7 +90,10 @@ def dump(
 @command
 def run(
     weights: Annotated[
-        Path, typer.Argument(help="weights for the clean model, an .onnx graph, an ncnn model folder, a .tflite")
+        Path,
+        typer.Argument(
+            help="weights for the clean model, an .onnx graph, an OpenVINO .xml (IR), an ncnn model folder, a .tflite"
+        ),
     ],
     input: Input = "ones",
     imgsz: Imgsz = 640,
@@ -100,7 +103,11 @@ def run(
     dtype: Annotated[str, typer.Option(help="float32 | float64 | float16 | bfloat16 (clean model)")] = "float32",
     fuse: Annotated[bool, typer.Option("--fuse/--no-fuse", help="clean model: fold BN and RepVGGDW first")] = False,
     runtime: Annotated[
-        str, typer.Option(help="onnxruntime | openvino (.onnx), ncnn (_ncnn_model/ or .param), litert (.tflite)")
+        str,
+        typer.Option(
+            help="onnxruntime | openvino (.onnx; an .xml IR is always openvino), ncnn (_ncnn_model/ or .param), "
+            "litert (.tflite)"
+        ),
     ] = "onnxruntime",
     runtime_option: Annotated[
         list[str] | None,
@@ -137,6 +144,8 @@ def run(
     one_of("--dtype", dtype, CANDIDATE_DTYPES)
     one_of("--runtime", runtime, ("onnxruntime", "openvino", "ncnn", "litert"))
     spec = run_spec(input, imgsz, batch, square, depth, dtype, device, tf32)
+    if weights.suffix == ".xml":  # an OpenVINO IR: only OpenVINO reads one, whatever --runtime says
+        runtime = "openvino"
     if runtime in ("ncnn", "litert"):
         from yolo10port.candidates import run_file_candidate
 
@@ -151,7 +160,7 @@ def run(
         return
     if runtime_option:
         raise InputError("--runtime-option", f"applies to --runtime ncnn or litert, not {runtime}")
-    is_graph = weights.suffix == ".onnx"
+    is_graph = weights.suffix in (".onnx", ".xml")
     if precision is not None:
         from yolo10port.workflows.precision import asked_precision
 
@@ -161,8 +170,13 @@ def run(
     existing(weights)
     if is_graph:
         from yolo10port.candidates.graph import GraphCandidate
+        from yolo10port.candidates.openvino_ir import IrCandidate
 
-        candidate = GraphCandidate.open(weights, runtime, device=device, spec=spec, precision=precision or "float32")
+        opened = dict(device=device, spec=spec, precision=precision or "float32")
+        if weights.suffix == ".xml":
+            candidate = IrCandidate.open_ir(weights, **opened)
+        else:
+            candidate = GraphCandidate.open(weights, runtime, **opened)
         with err_console.status(f"running {candidate.label} with every layer as an output…"):
             path = candidate.dump(out, spec)
         for line in candidate.notes:

@@ -32,7 +32,8 @@ def drill_into(
     # The floor of the precision the layer was judged by (a Winograd or float16 candidate), so the drill judges alike.
     from yolo10port.workflows.precision import reference_floors
 
-    floors = reference_floors(report.tolerance.get("precision", "float32"))
+    # An INT8 report has no floor to record: its rows are SQNR diagnosis (a floor named int8 does not exist).
+    floors = () if report.quantized else reference_floors(report.tolerance.get("precision", "float32"))
     reference_spec = inside.but(dtype="float32", tf32=False, with_inputs=True)
     dump_reference(weights, reference, reference_spec, fuse=candidate.fused, floors=floors)
     candidate.dump(dumped, inside)
