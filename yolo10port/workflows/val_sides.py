@@ -153,6 +153,31 @@ class GraphRunner(Runner):
         return self.session(tensor.numpy())[0][0]
 
 
+class IrRunner(Runner):
+    """An OpenVINO IR (.xml + .bin) run as it is by OpenVINO, checked against these weights like an ONNX graph."""
+
+    def __init__(self, setup: Setup, path: Path):
+        from yolo10port.candidates.graph import check_against_weights
+        from yolo10port.candidates.openvino_ir import IrCandidate
+        from yolo10port.weights.reader import read_weights
+
+        if setup.dtype != "float32":
+            raise InputError("--dtype", f"{setup.dtype}: an OpenVINO IR runs in its own precision")
+        ir = IrCandidate.open_ir(path, device=setup.device)
+        check_against_weights(ir, read_weights(setup.model))
+        if ir.gmap.static:
+            _static_square(setup, f"the IR {path.name}", tuple(ir.gmap.input_shape[2:]), path)
+        self.kind, self.precision = str(path), ir.precision()  # int8 with FakeQuantize: val is its verdict
+        copy = ir.graph.ov_model.clone()
+        self.session = ir.runtime.ir_session(copy, [ir.graph.ports_in(copy)[ir.graph.outputs[0]]])
+        self.label = f"OpenVINO {ir.runtime.version} on {path.name}" + (
+            f" ({self.precision})" if self.precision == "int8" else ""
+        )
+
+    def rows(self, tensor) -> np.ndarray:
+        return self.session({0: tensor.numpy()})[0][0]
+
+
 def _graph(runtime: str) -> Callable[[Setup], Runner]:
     return lambda setup: GraphRunner(setup, runtime)
 
@@ -277,14 +302,14 @@ def check_candidate(candidate: str) -> None:
     results."""
     if candidate in RUNNERS or Path(candidate).is_dir():
         return
-    if candidate.endswith((".onnx", ".tflite", ".param")):
+    if candidate.endswith((".onnx", ".tflite", ".param", ".xml")):
         if not Path(candidate).is_file():
             raise InputError("--candidate", f"{candidate}: no such file")
         return
     raise InputError(
         "--candidate",
-        f"{candidate!r} is not one of {', '.join(RUNNERS)}, an .onnx, .tflite or ncnn model, nor a folder of "
-        "per-image results",
+        f"{candidate!r} is not one of {', '.join(RUNNERS)}, an .onnx, OpenVINO .xml, .tflite or ncnn model, nor a "
+        "folder of per-image results",
     )
 
 
@@ -296,6 +321,8 @@ def make_runner(candidate: str, setup: Setup) -> Runner:
         return LiteRtRunner(setup, Path(candidate))
     if is_ncnn_model(candidate):
         return NcnnRunner(setup, Path(candidate))
+    if candidate.endswith(".xml"):
+        return IrRunner(setup, Path(candidate))
     return GraphRunner(setup, "onnxruntime", Path(candidate))
 
 

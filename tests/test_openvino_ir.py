@@ -1,0 +1,160 @@
+"""OpenVINO IRs (model.xml + model.bin) as candidates: a float IR from `openvino.convert_model` of our export passes
+`check` with every layer mapped (model.23's boxes and scores included) and isolated error; NNCF's OpenVINO-backend
+INT8 IR (FakeQuantize) runs, records int8 and its scheme, and `check` gives SQNR diagnosis rows (exit 0) instead of
+failing every row by the float floor; an IR of other weights is refused, and an .xml without its .bin is exit 2.
+Real OpenVINO, real NNCF, the n fixture at 128.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from safetensors import safe_open
+
+from tests.conftest import assert_input_error, run_cli
+
+IMGSZ = 128  # 336 anchors: enough for the head's top 300
+
+
+def _images() -> list[Path]:
+    from ultralytics.utils import ASSETS
+
+    return [ASSETS / "bus.jpg", ASSETS / "zidane.jpg"]
+
+
+def _save_ir(source: Path, target: Path, compress: bool = False) -> Path:
+    import openvino
+
+    openvino.save_model(openvino.convert_model(str(source)), str(target), compress_to_fp16=compress)
+    return target
+
+
+@pytest.fixture(scope="module")
+def irs(make_fixture, tmp_path_factory) -> dict[str, Path]:
+    import nncf
+    import openvino
+
+    from yolo10port.dumps.input_source import read_image
+    from yolo10port.dumps.inputs import array_tensor
+    from yolo10port.reference.onnx_export import export_onnx
+
+    weights = make_fixture("n")
+    folder = tmp_path_factory.mktemp("ir")
+    graph = export_onnx(weights, folder / "n.onnx", imgsz=IMGSZ)
+    float_ir = _save_ir(graph, folder / "n.xml")
+    calibration = [array_tensor(read_image(path), IMGSZ, auto=False)[0].numpy() for path in _images()]
+    model = openvino.Core().read_model(str(float_ir))
+    quantized = nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration))
+    openvino.save_model(quantized, str(folder / "n-int8.xml"))
+    # Other weights: the stem's conv negated (cosine −1 with the checkpoint's).
+    tampered = onnx.load(str(graph))
+    stem = next(t for t in tampered.graph.initializer if t.name == "model.0.conv.weight")
+    stem.CopyFrom(onnx.numpy_helper.from_array(-onnx.numpy_helper.to_array(stem), stem.name))
+    onnx.save(tampered, str(folder / "tampered.onnx"))
+    return {
+        "weights": weights,
+        "float": float_ir,
+        "compressed": _save_ir(graph, folder / "n-f16.xml", compress=True),
+        "int8": folder / "n-int8.xml",
+        "tampered": _save_ir(folder / "tampered.onnx", folder / "tampered.xml"),
+    }
+
+
+def _comparison(report: Path) -> dict:
+    return json.loads(report.read_text())["comparisons"][0]
+
+
+def test_float_ir_passes_check_with_every_layer_mapped(irs, tmp_path):
+    report = tmp_path / "report.json"
+    result = run_cli(
+        "check", irs["weights"], "--candidate", irs["float"], "--imgsz", IMGSZ, "--input", "random:0",
+        "-f", "json", "-o", report,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    comparison = _comparison(report)
+    rows = {row["name"]: row for row in comparison["layers"]}
+    assert {f"model.{i}" for i in range(23)} | {"model.23/boxes", "model.23/scores"} <= set(rows)
+    assert all(row["pass"] and row["rule"] != "int8" for row in rows.values())  # judged by the float32 floor
+    assert comparison["isolated"] and rows["model.13"]["isolated_max_abs"] is not None
+    assert "(IR)" in comparison["candidate"] or "n.xml" in result.stdout
+
+
+def test_compressed_ir_records_float16_weights(irs, tmp_path):
+    out = tmp_path / "f16.safetensors"
+    result = run_cli("run", irs["compressed"], "--imgsz", IMGSZ, "--input", "random:0", "-o", out)
+    assert result.returncode == 0, result.stderr
+    with safe_open(str(out), "np") as dump:
+        meta = dump.metadata()
+    # save_model's default stores weights in float16: f32 arithmetic on f16-rounded weights, judged by that floor.
+    assert meta["precision"] == "float16" and meta["inference_precision"] == "f32"
+    assert meta["runtime"].startswith("openvino ") and meta["scale"] == "n"
+
+
+def test_nncf_ir_runs_mapped_through_its_fake_quantize(irs, tmp_path):
+    out = tmp_path / "int8.safetensors"
+    result = run_cli("run", irs["int8"], "--imgsz", IMGSZ, "--input", "random:0", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "matches none of the six" not in result.stdout + result.stderr  # the stem's int8 weight was read
+    with safe_open(str(out), "np") as dump:
+        keys, meta = set(dump.keys()), dump.metadata()
+    assert {f"model.{i}" for i in range(23)} | {"model.23", "detections"} <= keys
+    assert meta["precision"] == "int8" and meta["runtime"].startswith("openvino ") and meta["inference_precision"]
+    nodes = json.loads(meta["onnx_nodes"])
+    assert nodes["model.0"] == "/model.0/act/Mul/fq_output_0"  # the value the next module reads, after its FQ
+    scheme = json.loads(meta["quantization"])
+    assert scheme["tool"] == "nncf" and scheme["levels"] == [256] and scheme["activations"]["tensors"] > 50
+    assert scheme["weights"]["type"] == "int8" and "per-channel" in scheme["weights"]["granularity"]
+
+
+def test_nncf_ir_check_is_int8_diagnosis(irs, tmp_path):
+    report = tmp_path / "report.json"
+    result = run_cli(
+        "check", irs["weights"], "--candidate", irs["int8"], "--imgsz", IMGSZ, "--input", _images()[0], "--square",
+        "-f", "json", "-o", report,
+    )  # fmt: skip
+    # Declared int8: diagnosis, exit 0 (were it judged by the float32 floor, every row would fail: exit 1).
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "INT8 DIAGNOSIS, not a verdict" in result.stdout and "yolo10port val" in result.stdout
+    comparison = _comparison(report)
+    rows = {row["name"]: row for row in comparison["layers"]}
+    numeric = [row for row in comparison["layers"] if row["rule"] != "input"]
+    assert numeric and all(row["rule"] == "int8" and row["pass"] and row["limit"] is None for row in numeric)
+    assert comparison["isolated"] and all(row["isolated_sqnr"] is not None for row in numeric)
+    assert comparison["quantized"]["scheme"]["tool"] == "nncf"
+    # Measured 31.8 dB (model.0) and 58 dB (boxes) on bus.jpg: 8 bits that work, not a mapping gone wrong.
+    assert rows["model.0"]["sqnr"] > 20 and rows["model.23/boxes"]["sqnr"] > 20
+    assert rows["model.0"]["isolated_sqnr"] == pytest.approx(rows["model.0"]["sqnr"])
+
+
+def test_weights_are_read_through_the_decompression(irs):
+    from yolo10port.candidates.graph import folded_stem
+    from yolo10port.candidates.onnx_graph import conv_weight
+    from yolo10port.candidates.openvino_ir import IrCandidate
+    from yolo10port.weights.reader import read_weights
+
+    folded = folded_stem(read_weights(irs["weights"]))
+    # NNCF's overflow fix quantizes the first layer's weights to 7 bits (half the int8 range): within half a 7-bit
+    # step, i.e. one 8-bit step (max|w| / 127) per output channel.
+    for name, step in (("float", 0.0), ("int8", 1 / 127)):
+        stem = conv_weight(IrCandidate.open_ir(irs[name]).graph, "model.0.conv")
+        assert stem is not None and stem.shape == folded.shape, name
+        one_step = np.abs(folded).reshape(len(folded), -1).max(1).reshape(-1, 1, 1, 1) * step
+        assert np.all(np.abs(stem - folded) <= one_step * 1.01 + 1e-5), name
+
+
+def test_ir_of_other_weights_is_refused(irs):
+    result = run_cli("check", irs["weights"], "--candidate", irs["tampered"], "--imgsz", IMGSZ)
+    assert_input_error(result, "tampered.xml", "model.0 conv is not")
+
+
+def test_xml_without_its_bin_is_one_line(irs, tmp_path):
+    alone = tmp_path / "alone.xml"
+    shutil.copy(irs["float"], alone)
+    assert_input_error(run_cli("run", alone, "--imgsz", IMGSZ), "alone.xml", "alone.bin is missing")
+    result = run_cli("check", irs["weights"], "--candidate", alone, "--imgsz", IMGSZ)
+    assert_input_error(result, "alone.bin is missing")
