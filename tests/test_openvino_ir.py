@@ -56,13 +56,38 @@ def irs(make_fixture, tmp_path_factory) -> dict[str, Path]:
     stem = next(t for t in tampered.graph.initializer if t.name == "model.0.conv.weight")
     stem.CopyFrom(onnx.numpy_helper.from_array(-onnx.numpy_helper.to_array(stem), stem.name))
     onnx.save(tampered, str(folder / "tampered.onnx"))
+    # A planted port bug: one conv weight of model.13 × 1.01 (the stem untouched, so the weights check lets it in).
+    bug = onnx.load(str(graph))
+    weight = next(t for t in bug.graph.initializer if t.name.startswith("model.13.cv1.conv.weight"))
+    weight.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(weight) * 1.01, weight.name))
+    onnx.save(bug, str(folder / "bug.onnx"))
     return {
         "weights": weights,
         "float": float_ir,
         "compressed": _save_ir(graph, folder / "n-f16.xml", compress=True),
         "int8": folder / "n-int8.xml",
         "tampered": _save_ir(folder / "tampered.onnx", folder / "tampered.xml"),
+        "bug": _save_ir(folder / "bug.onnx", folder / "bug.xml"),
     }
+
+
+def ultralytics_ir(weights: Path, folder: Path) -> Path:
+    """ultralytics' own `format=openvino` export (a TorchScript trace through OpenVINO's PyTorch frontend: ops named
+    `__module.model.0.conv/aten::_convolution/…`, not by ONNX node), one-to-one head."""
+    from ultralytics.engine.exporter import Exporter
+
+    from yolo10port.reference.dump import weights_of
+    from yolo10port.reference.fixture import quiet_ultralytics
+    from yolo10port.reference.network import reference_network
+
+    loaded = weights_of(weights)
+    model = reference_network(loaded)
+    model.task, model.names = "detect", dict(loaded.names or {})
+    model.pt_path = str(folder / "n.pt")  # the exporter writes beside the file the model was loaded from
+    overrides = {"format": "openvino", "nms": False, "imgsz": IMGSZ, "batch": 1, "device": "cpu", "mode": "export"}
+    with quiet_ultralytics():
+        exported = Path(Exporter(overrides=overrides)(model=model))
+    return next(exported.glob("*.xml"))
 
 
 def _comparison(report: Path) -> dict:
@@ -82,6 +107,44 @@ def test_float_ir_passes_check_with_every_layer_mapped(irs, tmp_path):
     assert all(row["pass"] and row["rule"] != "int8" for row in rows.values())  # judged by the float32 floor
     assert comparison["isolated"] and rows["model.13"]["isolated_max_abs"] is not None
     assert "(IR)" in comparison["candidate"] or "n.xml" in result.stdout
+
+
+def test_a_planted_bug_in_an_ir_fails_at_its_layer(irs, tmp_path):
+    report = tmp_path / "report.json"
+    result = run_cli(
+        "check", irs["weights"], "--candidate", irs["bug"], "--imgsz", IMGSZ, "--input", "random:0",
+        "-f", "json", "-o", report,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    comparison = _comparison(report)
+    rows = {row["name"]: row for row in comparison["layers"]}
+    assert comparison["first_failure"] == "model.13" and all(rows[f"model.{i}"]["pass"] for i in range(13))
+    assert comparison["culprit"] == "model.13"  # isolated error: model.14 on fail chained, pass alone
+
+
+def test_ultralytics_openvino_export_is_mapped_from_its_torch_names(irs, tmp_path):
+    """Every SiLU of the trace is named after one module (ultralytics' shared Conv.default_act) and SPPF's pool is
+    one module called three times: mapped by what each op reads, and by call order."""
+    ir = ultralytics_ir(irs["weights"], tmp_path)
+    reference, dumped = tmp_path / "reference.safetensors", tmp_path / "ir.safetensors"
+    options = ("--input", "random:0", "--imgsz", IMGSZ, "--depth", "all")
+    assert run_cli("dump", irs["weights"], *options, "-o", reference).returncode == 0
+    result = run_cli("run", ir, *options, "-o", dumped)
+    assert result.returncode == 0, result.stderr
+    with safe_open(str(dumped), "np") as dump:
+        keys = set(dump.keys())
+    assert {"model.0.act", "model.22.m.0.cv1.4.act", "model.9.m", "model.9.m#1", "model.9.m#2", "model.23"} <= keys
+    assert not {"model.2.m", "model.23.one2one_cv3"} & keys  # ModuleLists: never called, nothing to compare
+    report = tmp_path / "report.json"
+    diff = run_cli("diff", reference, dumped, "-f", "json", "-o", report)
+    assert diff.returncode == 0, diff.stdout
+    rows = {row["name"]: row for row in _comparison(report)["layers"]}
+    assert len(rows) > 250 and rows["model.9.m#2"]["pass"] and rows["model.0.act"]["pass"]
+    # check: isolated error for every layer, the head too (its anchors read a ShapeOf OpenVINO shares with model.10)
+    result = run_cli("check", irs["weights"], "--candidate", ir, "--imgsz", IMGSZ, "-f", "json", "-o", report)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {row["name"]: row for row in _comparison(report)["layers"]}
+    assert all(row["isolated_max_abs"] is not None for name, row in rows.items() if name.startswith("model."))
 
 
 def test_compressed_ir_records_float16_weights(irs, tmp_path):

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from yolo10port.candidates.onnx_graph import OnnxGraph, scope_keys
+from yolo10port.candidates.onnx_graph import FLOAT_TYPES, TOP_LEVEL, OnnxGraph, scope_keys
 from yolo10port.candidates.quantized import scheme_side
 from yolo10port.errors import InputError
 
@@ -39,6 +39,15 @@ AS_ONNX = {
     "BatchNormInference": "BatchNormalization",
 }
 FAKE_QUANTIZE = "FakeQuantize"
+TORCH_MODULE = "__module."  # how OpenVINO's PyTorch frontend prefixes the module an op ran in
+
+
+def torch_module_path(friendly: str) -> str | None:
+    """`__module.model.0.conv/aten::_convolution/Convolution` → `model.0.conv` (OpenVINO's PyTorch frontend)."""
+    if not friendly.startswith(TORCH_MODULE):
+        return None
+    path = friendly[len(TORCH_MODULE) :].split("/")[0]
+    return path if TOP_LEVEL.match(path) else None
 
 
 def onnx_node_name(friendly: str) -> str:
@@ -90,6 +99,50 @@ class IrGraph(OnnxGraph):
         self.value_of: dict[tuple[str, int], str] = {}  # (op's unique name, output index) → value name
         super().__init__(self._skeleton(model), path)
         self.keys_of = [scope_keys(onnx_node_name(node.name)) for node in self.nodes]
+        self.from_torch = any(node.name.startswith(TORCH_MODULE) for node in self.nodes)
+        if self.from_torch:
+            self.keys_of = self._torch_scopes()
+
+    def _torch_scopes(self) -> list[list[str]]:
+        """Keys of an IR converted from a TorchScript trace (ultralytics' `format=openvino`): `__module.<path>/…`
+        names the module by its full path, so its keys are the path's prefixes from `model.N` on. Two fixes:
+        ultralytics' Conv shares one SiLU (`Conv.default_act`), which the trace names after the last module holding
+        it (`model.22.m.0.cv1.4.act` for every SiLU): an act reading `Y.conv` (or its FakeQuantize, reading `Y.act`)
+        is `Y.act`; and a module called again
+        (SPPF's pool) gives several ops of one type under one path: the i-th is call i (`model.9.m#1`), as
+        torch.onnx's `m_1` scope says it. Unnamed shape arithmetic belongs to the module that reads it."""
+        paths = [torch_module_path(node.name) for node in self.nodes]
+        for i, node in enumerate(self.nodes):
+            if paths[i] and paths[i].endswith(".act"):
+                source = next((self.producer.get(v) for v in node.input if v in self.dynamic), None)
+                read = paths[source] if source is not None else None
+                owner = read.rpartition(".")[0] if read and read.endswith((".conv", ".act")) else None
+                if owner and f"{owner}.act" != paths[i]:  # an act's own FakeQuantize (NNCF) reads the act
+                    paths[i] = f"{owner}.act"
+        by_path: dict[str, list[int]] = {}
+        for i, path in enumerate(paths):
+            if path and self.nodes[i].op_type != "Constant":
+                by_path.setdefault(path, []).append(i)
+        calls = {}
+        for indexes in by_path.values():
+            if len(indexes) > 1 and len({self.nodes[i].op_type for i in indexes}) == 1:
+                calls.update({i: call for call, i in enumerate(indexes)})
+        keys = []
+        for i, path in enumerate(paths):
+            atoms = path.split(".") if path else []
+            prefixes = [".".join(atoms[:n]) for n in range(2, len(atoms) + 1)]
+            if prefixes and calls.get(i):
+                prefixes[-1] += f"#{calls[i]}"
+            keys.append(prefixes)
+        # Shape arithmetic the frontend leaves unnamed (ShapeOf → Convert → … feeding the head's anchors): the
+        # reading module's, so that module runs alone from its recorded inputs.
+        for i in reversed(range(len(self.nodes))):
+            node = self.nodes[i]
+            if keys[i] or node.op_type == "Constant" or any(self.elem_type(v) in FLOAT_TYPES for v in node.output):
+                continue
+            readers = [c for v in node.output for c in self.consumers.get(v, []) if keys[c]]
+            keys[i] = list(keys[readers[0]]) if readers else []
+        return keys
 
     def _skeleton(self, model) -> onnx.ModelProto:
         nodes, inputs, outputs, infos = [], [], [], []

@@ -38,6 +38,8 @@ class IrCandidate(GraphCandidate):
         path = Path(path)
         graph = IrGraph(read_ir(path), path)
         gmap = map_graph(graph)
+        if graph.from_torch:
+            drop_module_lists(gmap)
         if spec is not None:
             fit_input(path, gmap, spec, auto_square=True)
         engine = make_runtime("openvino", device, precision)
@@ -96,6 +98,21 @@ class IrCandidate(GraphCandidate):
             results += self._run_cut(jobs)
         return results
 
+    def _recorded_feeds(self, key: str, inputs: list[str], reader, sources: dict[str, str]):
+        """As for an ONNX graph, less the shapes read from another module (OpenVINO merges identical ShapeOf ops
+        across modules: the head's anchors read model.10's): those are constants, not recorded values."""
+        shapes = [value for value in inputs if self._static_shape(value) is not None]
+        return super()._recorded_feeds(key, [v for v in inputs if v not in shapes], reader, sources)
+
+    def _static_shape(self, value: str) -> np.ndarray | None:
+        port = self.graph.ports.get(value)
+        if port is None or port.get_node().get_type_name() != "ShapeOf":
+            return None
+        shape = port.get_node().input_value(0).get_partial_shape()
+        if not shape.is_static:
+            return None
+        return np.array([dim.get_length() for dim in shape], dtype=port.get_element_type().to_dtype())
+
     def _run_cut(self, jobs: list) -> list[tuple[str, np.ndarray]]:
         import openvino
 
@@ -105,17 +122,34 @@ class IrCandidate(GraphCandidate):
         for _, sub, fed in jobs:
             inside = {ports[node.output[0]].get_node().get_name() for node in sub.nodes}
             for name in sub.inputs:
-                array = self._as_fed(name, fed[name])
-                parameter = openvino.op.Parameter(ports[name].get_element_type(), openvino.PartialShape(array.shape))
+                if name not in fed:  # a shape another module's ShapeOf computes: a constant in a static IR
+                    source = openvino.op.Constant(self._static_shape(name))
+                else:
+                    array = self._as_fed(name, fed[name])
+                    source = openvino.op.Parameter(ports[name].get_element_type(), openvino.PartialShape(array.shape))
+                    parameters.append(source)
+                    feeds.append(array)
                 for target in list(ports[name].get_target_inputs()):
                     if target.get_node().get_name() in inside:
-                        target.replace_source_output(parameter.output(0))
-                parameters.append(parameter)
-                feeds.append(array)
+                        target.replace_source_output(source.output(0))
             outputs.append(ports[sub.output])
         model = openvino.Model(outputs, parameters, "isolated")
         session = self.runtime.ir_session(model, outputs)
         return [(key, output) for (key, _, _), output in zip(jobs, session(dict(enumerate(feeds))))]
+
+
+def drop_module_lists(gmap) -> None:
+    """A traced IR names ops by full module path, so its keys include containers that are never called (C2f's `m`,
+    the head's `one2one_cv3`: ModuleLists) and have no reference output: drop them."""
+    scale = graph_scale(gmap)
+    if scale is None:
+        return
+    from yolo10port.candidates.module_tree import reference_tree
+
+    tree = reference_tree(scale, gmap.nc)
+    for key in [key for key in gmap.values if tree.get(key.split("#")[0]) == "ModuleList"]:
+        for table in (gmap.values, gmap.nodes, gmap.op_types):
+            table.pop(key, None)
 
 
 def ir_candidate(kind: str, weights: Weights, spec: RunSpec, precision: str = "float32") -> GraphCandidate:
