@@ -129,13 +129,15 @@ def run(
     ] = None,
     out: OutDump = None,
 ):
-    """Dump per-layer outputs of a candidate: the clean model, or an ONNX graph under ONNX Runtime or OpenVINO.
+    """Dump per-layer outputs of a candidate: the clean model, an ONNX graph under ONNX Runtime or OpenVINO, or an
+    OpenVINO IR (.xml, its .bin beside it; float or NNCF's FakeQuantize INT8) under OpenVINO.
 
     Same keys, hooks and format as `dump`; an ONNX graph's node outputs are mapped back to module paths.
     Default output: beside the input, stem + .clean.safetensors (or .onnxruntime / .openvino.safetensors).
 
     [b]Examples:[/] yolo10port run yolov10s.safetensors -o clean.safetensors
               yolo10port run yolov10s.onnx --runtime openvino --input ref.safetensors
+              yolo10port run yolov10s_int8_openvino_model/yolov10s.xml --input bus.jpg --square
               yolo10port run yolov10s_ncnn_model --runtime ncnn --runtime-option use_winograd_convolution=false
     """
     from yolo10port.cli.files import guard_outputs
