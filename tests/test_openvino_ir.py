@@ -209,9 +209,14 @@ def test_ir_of_other_weights_is_refused(irs):
     assert_input_error(result, "tampered.xml", "model.0 conv is not")
 
 
-def test_xml_without_its_bin_is_one_line(irs, tmp_path):
+def test_xml_without_its_bin_or_not_an_ir_is_one_line(irs, tmp_path):
     alone = tmp_path / "alone.xml"
     shutil.copy(irs["float"], alone)
     assert_input_error(run_cli("run", alone, "--imgsz", IMGSZ), "alone.xml", "alone.bin is missing")
     result = run_cli("check", irs["weights"], "--candidate", alone, "--imgsz", IMGSZ)
     assert_input_error(result, "alone.bin is missing")
+    (tmp_path / "alone.bin").write_bytes(b"\0" * 64)  # a .bin that does not hold the IR's weights
+    assert_input_error(run_cli("run", alone, "--imgsz", IMGSZ), "alone.xml", "cannot read it as an IR with alone.bin")
+    (tmp_path / "text.xml").write_text("hello")
+    (tmp_path / "text.bin").write_bytes(b"")
+    assert_input_error(run_cli("run", tmp_path / "text.xml"), "text.xml", "not an OpenVINO IR")

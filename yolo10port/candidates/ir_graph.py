@@ -62,16 +62,24 @@ def read_ir(path: str | Path):
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, "is a directory, not an OpenVINO IR (.xml)")
     weights = path.with_suffix(".bin")
     if not weights.is_file():
         raise InputError(path, f"an OpenVINO IR needs its weights beside it: {weights.name} is missing")
+    with open(path, "rb") as file:
+        head = file.read(4096)
+    if b"<net" not in head:  # else OpenVINO tries every frontend on it, and TensorFlow's logs to stderr
+        raise InputError(path, "not an OpenVINO IR (no <net> element at its start)")
     import openvino
 
     try:
         return openvino.Core().read_model(str(path), str(weights))
     except Exception as error:  # noqa: BLE001 - OpenVINO's parser errors: not an IR, or one that does not fit its .bin
-        reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        raise InputError(path, f"OpenVINO cannot read it as an IR ({reason})") from None
+        said = [line.strip() for line in str(error).splitlines()]
+        lines = [line for line in said if line and not line.startswith(("Exception", "Check"))]
+        reason = lines[-1][:160] if lines else type(error).__name__
+        raise InputError(path, f"OpenVINO cannot read it as an IR with {weights.name} ({reason})") from None
 
 
 def _elem(port) -> int:

@@ -35,13 +35,18 @@ class EndToEnd:
 
 
 def refuse_static_graph(candidate: str, image: str | Path, imgsz: int) -> None:
-    """`check --candidate X.onnx --e2e`: a static graph that cannot take the rectangle ultralytics' predictor feeds
-    is refused (exit 2) before any work, with the fix."""
-    if not str(candidate).endswith(".onnx") or not Path(candidate).is_file():
+    """`check --candidate X.onnx|X.xml --e2e`: a static graph that cannot take the rectangle ultralytics' predictor
+    feeds is refused (exit 2) before any work, with the fix."""
+    if not str(candidate).endswith((".onnx", ".xml")) or not Path(candidate).is_file():
         return
     from yolo10port.candidates.onnx_graph import load_graph, map_graph
 
-    gmap = map_graph(load_graph(candidate))
+    if str(candidate).endswith(".xml"):  # an OpenVINO IR: its ops mapped as its ONNX source's would be
+        from yolo10port.candidates.ir_graph import IrGraph, read_ir
+
+        gmap = map_graph(IrGraph(read_ir(candidate), candidate))
+    else:
+        gmap = map_graph(load_graph(candidate))
     shape = tuple(array_tensor(read_image(image), imgsz)[0].shape)
     _refuse_if_static(Path(candidate).name, gmap, shape)
 
