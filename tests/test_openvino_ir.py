@@ -116,11 +116,12 @@ def test_float_ir_passes_check_with_every_layer_mapped(irs, tmp_path):
     assert comparison["isolated"] and rows["model.13"]["isolated_max_abs"] is not None
 
 
-def test_a_planted_bug_in_an_ir_fails_at_its_layer(irs, tmp_path):
-    code, comparison, rows, output = check(irs["weights"], irs["bug"], tmp_path)
+def test_a_planted_bug_in_an_ir_fails_at_its_layer_and_the_drill_names_its_conv(irs, tmp_path):
+    code, comparison, rows, output = check(irs["weights"], irs["bug"], tmp_path, "--input", "random:0", "--drill")
     assert code == 1, output
     assert comparison["first_failure"] == "model.13" and all(rows[f"model.{i}"]["pass"] for i in range(13))
     assert comparison["culprit"] == "model.13"  # isolated error: model.14 on fail chained, pass alone
+    assert comparison["drill"]["culprit"] == "model.13.cv1.conv"  # the module inside, cut out of the IR alone
 
 
 def test_ultralytics_openvino_export_is_mapped_from_its_torch_names(irs, tmp_path):
