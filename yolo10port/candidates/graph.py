@@ -307,7 +307,7 @@ class GraphCandidate:
             "onnx_nodes": json.dumps({key: self.gmap.nodes[key] for key in keys}),
             "no_counterpart": json.dumps(absent),
             **({"scale": self.scale} if self.scale else {}),
-            **({"quantization": self.quantization()} if self.quantization() else {}),
+            **({"quantization": scheme} if (scheme := self.quantization()) else {}),
             **({"weights_sha256": self.weights_sha256} if self.weights_sha256 else {}),
         }
 
