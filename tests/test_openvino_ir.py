@@ -176,10 +176,13 @@ def test_nncf_ir_runs_mapped_through_its_fake_quantize(irs, tmp_path):
 
 
 def test_nncf_ir_check_is_int8_diagnosis(irs, tmp_path):
-    code, comparison, rows, output = check(irs["weights"], irs["int8"], tmp_path, "--input", _images()[0], "--square")
+    image = ("--input", _images()[0], "--square")
+    code, comparison, rows, output = check(irs["weights"], irs["int8"], tmp_path, *image, "--drill")
     # Declared int8: diagnosis, exit 0 (were it judged by the float32 floor, every row would fail: exit 1).
     assert code == 0, output
     assert "INT8 DIAGNOSIS, not a verdict" in output and "yolo10port val" in output
+    # --drill on an INT8 report (was a KeyError: the reference asked for an 'int8' floor, for QDQ ONNX too)
+    assert comparison["drill"] and comparison["drill"]["layers"] and " drill " in output
     numeric = [row for row in comparison["layers"] if row["rule"] != "input"]
     assert numeric and all(row["rule"] == "int8" and row["pass"] and row["limit"] is None for row in numeric)
     assert comparison["isolated"] and all(row["isolated_sqnr"] is not None for row in numeric)
