@@ -235,6 +235,12 @@ calibrate-precision: $(STAMP) $(FIXTURES)/yolov10n.pt
 	-$(BIN)/yolo10port selftest detector/yolov10n-shapes.pt --imgsz 256 --inputs $(PRECISION_INPUTS) --no-weights \
 	  --mutation-inputs random:0,bus.jpg --precision float16 --honest clean,clean-fused,onnxruntime,openvino \
 	  --json build/calibrate-float16-shapes.json
+	for m in s m b l x; do \
+	  $(BIN)/yolo10port selftest --scale $$m --imgsz 256 --inputs $(CALIBRATION_INPUTS) --precision float16 \
+	    --honest clean-fused,onnxruntime --mutation-inputs none --json build/calibrate-float16-$$m.json; \
+	  $(BIN)/yolo10port selftest --scale $$m --imgsz 256 --inputs $(CALIBRATION_INPUTS) --precision bfloat16 \
+	    --honest clean-fused --mutation-inputs none --json build/calibrate-bfloat16-$$m.json; \
+	done
 	for p in float16 bfloat16; do \
 	  $(BIN)/python -m yolo10port.workflows.selftest.sweep $(FIXTURES)/yolov10n.pt --precision $$p --imgsz 256 \
 	    --inputs random:0,bus.jpg --factors 1.003,1.01,1.03 --json build/sweep-$$p-n.json; \

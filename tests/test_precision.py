@@ -177,6 +177,23 @@ def test_openvino_records_the_precision_it_compiled_to_and_is_judged_by_it(n_mod
         assert result.returncode == 0, report["first_failure"]
 
 
+def test_openvino_compiling_f16_to_bf16_is_judged_by_the_bf16_floor(n_model, tmp_path):
+    """A CPU with bf16 but no f16 compiles OpenVINO's f16 hint to bf16, which is only known once compiled: the
+    reference gets the bf16 floor then (it was a float32-floor false alarm from model.0 on such a CPU)."""
+    import openvino
+
+    capabilities = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    result = run_cli(
+        "check", n_model, "--candidate", "openvino", "--precision", "float16", "--input", "random:0",
+        "--imgsz", IMGSZ, "--workdir", tmp_path / "ov", "--format", "json",
+    )  # fmt: skip
+    report = only_comparison(result.stdout)
+    compiled = {"FP16": "float16", "BF16": "bfloat16"}
+    expected = next((compiled[c] for c in ("FP16", "BF16") if c in capabilities), "float32")
+    assert report["tolerance"]["precision"] == expected, (capabilities, report["notes"])
+    assert result.returncode == 0, report["first_failure"]
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_real_tf32_stays_within_the_emulated_tf32_floor(n_model):

@@ -116,7 +116,10 @@ def _check_in(
     precision: str | None = None,
 ) -> CheckResult:
     from yolo10port.candidates import make_candidate
+    from yolo10port.dumps.reader import read_dump_metadata
     from yolo10port.workflows.precision import (
+        FLOAT32,
+        PRECISIONS,
         asked_precision,
         candidate_precision,
         precision_note,
@@ -145,12 +148,20 @@ def _check_in(
     if reuse and reference_lacks(files["reference"], floors):  # remade with the floors it had and the one asked
         floors = tuple(dict.fromkeys(floors + recorded_floors(files["reference"])))
         files["reference"].unlink()
+    dump = lambda: dump_reference(weights, files["reference"], reference_spec, floor=floor, floors=floors)  # noqa: E731
     if not (reuse and files["reference"].exists()):
-        dump = lambda: dump_reference(weights, files["reference"], reference_spec, floor=floor, floors=floors)  # noqa: E731
         step("reference", dump)
     if mutate is not None:
         mutate(port.model, weights.state_dict)
     step("candidate", lambda: port.dump(files["candidate"], spec))
+    # Some runtimes say what they computed in only once compiled (OpenVINO on a CPU with bf16 but no f16 compiles an
+    # f16 hint to bf16): the reference then gets that precision's floor too, rather than the candidate being judged
+    # by a floor it never claimed.
+    ran = read_dump_metadata(files["candidate"]).get("precision", FLOAT32)
+    if ran in PRECISIONS and reference_lacks(files["reference"], reference_floors(ran)):
+        floors = tuple(dict.fromkeys(floors + reference_floors(ran) + recorded_floors(files["reference"])))
+        files["reference"].unlink()
+        step("reference", dump)
     report: Report = step(
         "diff", lambda: diff_dumps(files["reference"], files["candidate"], layers, tolerances, require=require)
     )
