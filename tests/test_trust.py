@@ -97,9 +97,14 @@ def test_the_honest_port_passes_and_its_post_processing_is_tested_on_its_own_hea
 
 def test_a_saturated_detections_only_dump_compares_nothing_informative(ports):
     """All 300 reference scores tie at the cut: matching alone cannot tell a right top-k from a wrong one."""
-    for name in ("honest-detections", "agnostic-detections"):
-        result, _ = diff(ports, name)
-        assert result.returncode == 2, (name, result.stderr)
+    result, _ = diff(ports, "honest-detections")
+    assert result.returncode == 2, result.stderr
+    assert "nothing informative compared" in result.stderr and "saturated" in result.stderr
+    # The class-agnostic top-k never passes: where its boxes fall outside the tie zone (which boxes tie depends on
+    # the CPU's kernels: 162/300 matched on an AVX-512 machine) it fails outright, otherwise nothing is compared.
+    result, _ = diff(ports, "agnostic-detections")
+    assert result.returncode in (1, 2), result.stderr
+    if result.returncode == 2:
         assert "nothing informative compared" in result.stderr and "saturated" in result.stderr
 
 

@@ -157,8 +157,9 @@ def _check_in(
     # Some runtimes say what they computed in only once compiled (OpenVINO on a CPU with bf16 but no f16 compiles an
     # f16 hint to bf16): the reference then gets that precision's floor too, rather than the candidate being judged
     # by a floor it never claimed.
+    # Only when a reduced precision was asked: asking for float32's floor (a budget check) keeps it.
     ran = read_dump_metadata(files["candidate"]).get("precision", FLOAT32)
-    if ran in PRECISIONS and reference_lacks(files["reference"], reference_floors(ran)):
+    if precision != FLOAT32 and ran in PRECISIONS and reference_lacks(files["reference"], reference_floors(ran)):
         floors = tuple(dict.fromkeys(floors + reference_floors(ran) + recorded_floors(files["reference"])))
         files["reference"].unlink()
         step("reference", dump)
