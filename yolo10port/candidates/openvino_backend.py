@@ -39,12 +39,17 @@ class OpenVino:
         network.add_outputs([name for name in outputs or () if name not in present])  # tensor name = ONNX value
         # Explicit f32 unless asked otherwise: OpenVINO's CPU plugin defaults to bf16 on CPUs with AMX/AVX512-BF16,
         # a ~1e-2 error. A CPU without f16/bf16 support runs f32 whatever the hint; the read-back says which.
+        compiled = self._compile(network)
+        ports = [compiled.output(name) for name in outputs] if outputs else list(compiled.outputs)
+        return lambda feeds: [np.asarray(array) for array in map(compiled(feeds).__getitem__, ports)]
+
+    def _compile(self, network):
+        """Compiled on the CPU with the hint; what it compiled to is read back (self.precision)."""
         config = {"INFERENCE_PRECISION_HINT": self.hint, "INFERENCE_NUM_THREADS": _threads()}
         compiled = self.core.compile_model(network, "CPU", config)
         compiled_to = compiled.get_property("INFERENCE_PRECISION_HINT")  # an openvino.Type: f32, f16, bf16
         self.precision = compiled_to.to_string() if hasattr(compiled_to, "to_string") else str(compiled_to)
-        ports = [compiled.output(name) for name in outputs] if outputs else list(compiled.outputs)
-        return lambda feeds: [np.asarray(array) for array in map(compiled(feeds).__getitem__, ports)]
+        return compiled
 
     def run(self, model: onnx.ModelProto, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
         return self.session(model, outputs)(feeds)
@@ -72,10 +77,7 @@ class OpenVino:
         """A compiled copy of an OpenVINO IR (`model`, an openvino.Model already in memory) returning `ports`
         (output ports of `model` itself: a copy taken by the caller, since added outputs stay on the model)."""
         model.add_outputs([port for port in ports if _index_of(model, port) is None])
-        config = {"INFERENCE_PRECISION_HINT": self.hint, "INFERENCE_NUM_THREADS": _threads()}
-        compiled = self.core.compile_model(model, "CPU", config)
-        compiled_to = compiled.get_property("INFERENCE_PRECISION_HINT")
-        self.precision = compiled_to.to_string() if hasattr(compiled_to, "to_string") else str(compiled_to)
+        compiled = self._compile(model)
         wanted = [_index_of(model, port) for port in ports]
         return lambda feeds: [np.asarray(array) for array in map(compiled(feeds).__getitem__, wanted)]
 

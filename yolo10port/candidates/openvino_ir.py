@@ -23,10 +23,6 @@ from yolo10port.dumps.spec import RunSpec
 from yolo10port.weights.reader import Weights
 
 
-def is_ir(kind: str) -> bool:
-    return Path(kind).suffix == ".xml"
-
-
 @dataclass
 class IrCandidate(GraphCandidate):
     """An OpenVINO IR run by OpenVINO (the only runtime that reads one)."""
